@@ -1,0 +1,367 @@
+/**
+ * Every DM message as a TypeScript type with its JSON Schema (protocol.md §1.1, §3).
+ *
+ * Schemas accept what real clients send (protocol.md §1.4, §3.1, §3.7): rc as a number or numeric
+ * string, supports.* as booleans or 0/1, observe/cancel fields as strings or {field} objects (and
+ * cancel's old `d.data`), notify as `d.fields[]` or `d.field`/`d.value`. The `normalize*` helpers
+ * turn the tolerated shapes into the one shape the rest of the code uses.
+ */
+import { ID_PATTERN } from './topics';
+import { normalizeRc } from './rc';
+
+type Schema = Record<string, unknown>;
+
+const REQ_ID = { type: 'string', minLength: 1, maxLength: 256 } as const;
+const ID = { type: 'string', pattern: ID_PATTERN } as const;
+const BOOLISH = { anyOf: [{ type: 'boolean' }, { enum: [0, 1] }] } as const;
+const RC_SCHEMA = { anyOf: [{ type: 'integer', minimum: 100, maximum: 999 }, { type: 'string', pattern: '^\\s*[1-9][0-9]{2}\\s*$' }] } as const;
+const ISO_OR_EMPTY = { type: 'string', maxLength: 64 } as const;
+
+// ---------------------------------------------------------------- device → platform
+
+export interface DeviceInfo {
+  serialNumber?: string;
+  manufacturer?: string;
+  model?: string;
+  deviceClass?: string;
+  description?: string;
+  fwVersion?: string;
+  hwVersion?: string;
+  descriptiveLocation?: string;
+  [k: string]: unknown;
+}
+export interface Supports {
+  deviceActions?: boolean;
+  firmwareActions?: boolean;
+  /** custom (DME) bundle ids */
+  [bundleId: string]: boolean | undefined;
+}
+export interface ManageRequest {
+  reqId?: string;
+  d?: {
+    metadata?: Record<string, unknown>;
+    lifetime?: number;
+    supports?: Record<string, boolean | 0 | 1>;
+    deviceInfo?: DeviceInfo;
+  };
+}
+const deviceInfoSchema: Schema = {
+  type: 'object',
+  properties: Object.fromEntries(
+    ['serialNumber', 'manufacturer', 'model', 'deviceClass', 'description', 'fwVersion', 'hwVersion', 'descriptiveLocation'].map(
+      (k) => [k, { type: 'string', maxLength: 1024 }],
+    ),
+  ),
+};
+export const manageSchema: Schema = {
+  type: 'object',
+  properties: {
+    reqId: REQ_ID,
+    d: {
+      type: 'object',
+      properties: {
+        metadata: { type: 'object' },
+        lifetime: { type: 'integer', minimum: 0 },
+        supports: { type: 'object', additionalProperties: BOOLISH },
+        deviceInfo: deviceInfoSchema,
+      },
+    },
+  },
+  required: ['reqId'],
+};
+
+export interface ReqIdOnly {
+  reqId: string;
+}
+export const reqIdOnlySchema: Schema = { type: 'object', properties: { reqId: REQ_ID }, required: ['reqId'] };
+
+export interface Location {
+  longitude: number;
+  latitude: number;
+  elevation?: number;
+  accuracy?: number;
+  measuredDateTime?: string;
+  updatedDateTime?: string;
+}
+const locationValueSchema: Schema = {
+  type: 'object',
+  properties: {
+    longitude: { type: 'number', minimum: -180, maximum: 180 },
+    latitude: { type: 'number', minimum: -90, maximum: 90 },
+    elevation: { type: 'number' },
+    accuracy: { type: 'number', minimum: 0 },
+    measuredDateTime: ISO_OR_EMPTY,
+    updatedDateTime: ISO_OR_EMPTY,
+  },
+  required: ['longitude', 'latitude'],
+};
+export interface LocationRequest {
+  reqId: string;
+  d: Location;
+}
+export const locationSchema: Schema = {
+  type: 'object',
+  properties: { reqId: REQ_ID, d: locationValueSchema },
+  required: ['reqId', 'd'],
+};
+
+export interface AddErrorCodeRequest {
+  reqId: string;
+  d: { errorCode: number };
+}
+export const addErrorCodeSchema: Schema = {
+  type: 'object',
+  properties: { reqId: REQ_ID, d: { type: 'object', properties: { errorCode: { type: 'integer' } }, required: ['errorCode'] } },
+  required: ['reqId', 'd'],
+};
+
+export interface LogEntry {
+  message: string;
+  timestamp?: string;
+  data?: string;
+  severity?: 0 | 1 | 2;
+}
+export interface AddLogRequest {
+  reqId: string;
+  d: LogEntry;
+}
+export const addLogSchema: Schema = {
+  type: 'object',
+  properties: {
+    reqId: REQ_ID,
+    d: {
+      type: 'object',
+      properties: {
+        message: { type: 'string', maxLength: 4096 },
+        timestamp: ISO_OR_EMPTY,
+        data: { type: 'string', maxLength: 131072 },
+        severity: { enum: [0, 1, 2] },
+      },
+      required: ['message'],
+    },
+  },
+  required: ['reqId', 'd'],
+};
+
+export interface FieldValue {
+  field: string;
+  value?: unknown;
+}
+export interface NotifyRequest {
+  reqId?: string;
+  d: { fields?: FieldValue[]; field?: string; value?: unknown };
+}
+export const notifySchema: Schema = {
+  type: 'object',
+  properties: {
+    reqId: REQ_ID,
+    d: {
+      type: 'object',
+      properties: {
+        fields: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 64,
+          items: { type: 'object', properties: { field: { type: 'string', minLength: 1 } }, required: ['field', 'value'] },
+        },
+        field: { type: 'string', minLength: 1 },
+      },
+      anyOf: [{ required: ['fields'] }, { required: ['field', 'value'] }],
+    },
+  },
+  required: ['d'],
+};
+/** The notify's field changes in the `fields[]` shape, whichever shape it came in. */
+export function notifyFields(n: NotifyRequest): FieldValue[] {
+  if (Array.isArray(n.d.fields)) return n.d.fields;
+  return [{ field: n.d.field as string, value: n.d.value }];
+}
+
+export interface DmResponse {
+  reqId: string;
+  rc: number;
+  message?: string;
+  d?: { fields?: unknown[] };
+}
+export const responseSchema: Schema = {
+  type: 'object',
+  properties: {
+    reqId: REQ_ID,
+    rc: RC_SCHEMA,
+    message: { type: ['string', 'null'], maxLength: 4096 },
+    d: { type: ['object', 'null'] },
+  },
+  required: ['reqId', 'rc'],
+};
+/** The response with rc as an integer (rc passed the schema). */
+export function normalizeResponse(r: { reqId: string; rc: unknown; message?: unknown; d?: unknown }): DmResponse {
+  const out: DmResponse = { reqId: r.reqId, rc: normalizeRc(r.rc) as number };
+  if (typeof r.message === 'string' && r.message !== '') out.message = r.message;
+  if (r.d && typeof r.d === 'object') out.d = r.d as DmResponse['d'];
+  return out;
+}
+
+/** supports.* with 0/1 read as booleans (protocol.md §3.1). */
+export function normalizeSupports(s: Record<string, unknown> | undefined): Supports {
+  const out: Supports = {};
+  if (!s) return out;
+  for (const [k, v] of Object.entries(s)) out[k] = v === true || v === 1;
+  return out;
+}
+
+// ---------------------------------------------------------------- platform → device
+
+export interface FirmwareAttributes {
+  version: string;
+  name: string;
+  uri: string;
+  verifier: string;
+  state: number;
+  updateStatus: number;
+  updatedDateTime: string;
+}
+export const FIRMWARE_KEYS: (keyof FirmwareAttributes)[] = [
+  'version',
+  'name',
+  'uri',
+  'verifier',
+  'state',
+  'updateStatus',
+  'updatedDateTime',
+];
+export const firmwareValueSchema: Schema = {
+  type: 'object',
+  properties: {
+    version: { type: 'string', maxLength: 1024 },
+    name: { type: 'string', maxLength: 1024 },
+    uri: { type: 'string', maxLength: 4096 },
+    verifier: { type: 'string', maxLength: 1024 },
+    state: { enum: [0, 1, 2] },
+    updateStatus: { enum: [0, 1, 2, 3, 4, 5, 6] },
+    updatedDateTime: ISO_OR_EMPTY,
+  },
+};
+
+export interface UpdateRequest {
+  reqId?: string;
+  d: { fields: FieldValue[] };
+}
+export const updateSchema: Schema = {
+  type: 'object',
+  properties: {
+    reqId: REQ_ID,
+    d: {
+      type: 'object',
+      properties: {
+        fields: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 16,
+          items: { type: 'object', properties: { field: { type: 'string', minLength: 1 } }, required: ['field'] },
+        },
+      },
+      required: ['fields'],
+    },
+  },
+  required: ['d'],
+};
+
+export interface ObserveRequest {
+  reqId: string;
+  d: { fields?: (string | { field: string })[]; data?: (string | { field: string })[] };
+}
+const FIELD_LIST = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 16,
+  items: {
+    anyOf: [
+      { type: 'string', minLength: 1 },
+      { type: 'object', properties: { field: { type: 'string', minLength: 1 } }, required: ['field'] },
+    ],
+  },
+};
+export const observeSchema: Schema = {
+  type: 'object',
+  properties: {
+    reqId: REQ_ID,
+    d: { type: 'object', properties: { fields: FIELD_LIST, data: FIELD_LIST }, anyOf: [{ required: ['fields'] }, { required: ['data'] }] },
+  },
+  required: ['reqId', 'd'],
+};
+/** Field names of an observe or cancel, whatever shape they came in. */
+export function observedFields(r: ObserveRequest): string[] {
+  const list = r.d.fields ?? r.d.data ?? [];
+  return list.map((f) => (typeof f === 'string' ? f : f.field));
+}
+
+export interface CustomActionRequest {
+  reqId: string;
+  d?: { fields?: FieldValue[] };
+}
+export const customActionSchema: Schema = {
+  type: 'object',
+  properties: {
+    reqId: REQ_ID,
+    d: {
+      type: 'object',
+      properties: {
+        fields: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' } }, required: ['field'] } },
+      },
+    },
+  },
+  required: ['reqId'],
+};
+
+// ---------------------------------------------------------------- the REST body (protocol.md §5)
+
+export const MAX_DEVICES = 5000;
+export const ACTIONS = ['device/reboot', 'device/factoryReset', 'firmware/download', 'firmware/update'] as const;
+export type StandardAction = (typeof ACTIONS)[number];
+export const FIRMWARE_PARAMETERS = ['uri', 'name', 'verifier', 'version'] as const;
+
+export interface Parameter {
+  name: string;
+  value: string;
+}
+export interface MgmtRequestBody {
+  action: string;
+  devices: { typeId: string; deviceId: string }[];
+  parameters?: Parameter[];
+  /** seconds; our extension (the name of IBM's field is not known, protocol.md §5) */
+  timeout?: number;
+}
+export const mgmtRequestBodySchema: Schema = {
+  type: 'object',
+  properties: {
+    action: {
+      type: 'string',
+      // the four standard actions, or a custom `bundleId/actionId` outside their namespaces
+      anyOf: [{ enum: [...ACTIONS] }, { pattern: '^[A-Za-z0-9_.-]{1,255}/[A-Za-z0-9_.-]{1,255}$', not: { pattern: '^(device|firmware)/' } }],
+    },
+    devices: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_DEVICES,
+      items: {
+        type: 'object',
+        properties: { typeId: ID, deviceId: ID },
+        required: ['typeId', 'deviceId'],
+        additionalProperties: false,
+      },
+    },
+    parameters: {
+      type: 'array',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        properties: { name: { type: 'string', minLength: 1, maxLength: 255 }, value: { type: 'string', maxLength: 4096 } },
+        required: ['name', 'value'],
+        additionalProperties: false,
+      },
+    },
+    timeout: { type: 'number', exclusiveMinimum: 0, maximum: 604800 },
+  },
+  required: ['action', 'devices'],
+  additionalProperties: false,
+};

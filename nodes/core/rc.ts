@@ -1,0 +1,61 @@
+/** Result codes of the DM protocol (protocol.md §3) and their meaning. */
+export const RC = {
+  OK: 200,
+  ACCEPTED: 202,
+  CHANGED: 204,
+  BAD_REQUEST: 400,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  INTERNAL_ERROR: 500,
+  NOT_IMPLEMENTED: 501,
+} as const;
+export type Rc = number;
+
+export const RC_TEXT: Record<number, string> = {
+  200: 'success',
+  202: 'accepted',
+  204: 'changed',
+  400: 'bad request',
+  403: 'forbidden',
+  404: 'not found',
+  409: 'conflict',
+  500: 'internal error',
+  501: 'not implemented',
+};
+
+export function isSuccessRc(rc: number): boolean {
+  return rc >= 200 && rc < 300;
+}
+
+/**
+ * Real clients send rc as a number or a numeric string (protocol.md §1.4). Returns the integer, or
+ * undefined when the value is neither.
+ */
+export function normalizeRc(rc: unknown): number | undefined {
+  if (typeof rc === 'number' && Number.isInteger(rc)) return rc;
+  if (typeof rc === 'string' && /^\s*\d{1,3}\s*$/.test(rc)) return parseInt(rc, 10);
+  return undefined;
+}
+
+/** Firmware `mgmt.firmware.state` (protocol.md §3.9). */
+export const FirmwareState = { IDLE: 0, DOWNLOADING: 1, DOWNLOADED: 2 } as const;
+/** Firmware `mgmt.firmware.updateStatus` (protocol.md §3.9). */
+export const UpdateStatus = {
+  SUCCESS: 0,
+  IN_PROGRESS: 1,
+  OUT_OF_MEMORY: 2,
+  CONNECTION_LOST: 3,
+  VERIFICATION_FAILED: 4,
+  UNSUPPORTED_IMAGE: 5,
+  INVALID_URI: 6,
+} as const;
+export const UPDATE_STATUS_TEXT: Record<number, string> = {
+  0: 'success',
+  1: 'in progress',
+  2: 'out of memory',
+  3: 'connection lost',
+  4: 'verification failed',
+  5: 'unsupported image',
+  6: 'invalid URI',
+};

@@ -1,0 +1,157 @@
+/**
+ * One mqtt.js client per config node, shared by every node that uses it (the pattern of Node-RED's
+ * core `mqtt-broker` node): users register to receive its status, subscriptions are remembered and
+ * made again on every connect, and messages are dispatched to the handler of each matching filter.
+ *
+ * No Node-RED import here: the config nodes own a Connection and wire its status to their users.
+ */
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { topicMatches } from './topic-filter';
+
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface ConnectionOptions {
+  /** mqtt://host:port, mqtts://host:port, ws://, wss:// */
+  url: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  clean?: boolean;
+  keepalive?: number;
+  /** 4 (MQTT 3.1.1, the default: aedes 1.x refuses 5) or 5 */
+  protocolVersion?: 4 | 5;
+  reconnectPeriod?: number;
+  /** TLS material (from a tls-config node) */
+  ca?: Buffer | string;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer) => void;
+
+interface Subscription {
+  filter: string;
+  qos: 0 | 1 | 2;
+  handler: MessageHandler;
+}
+
+export interface ConnectionUser {
+  /** called on every change of state, and once on register */
+  onConnectionState?(state: ConnectionState, detail?: string): void;
+}
+
+export class Connection extends EventEmitter {
+  readonly client: MqttClient;
+  state: ConnectionState = 'connecting';
+  lastError?: string;
+  private readonly subs: Subscription[] = [];
+  private readonly users = new Set<ConnectionUser>();
+
+  constructor(readonly options: ConnectionOptions) {
+    super();
+    const opts: IClientOptions = {
+      clientId: options.clientId || `iotdm_${Math.random().toString(16).slice(2, 10)}`,
+      username: options.username || undefined,
+      password: options.password || undefined,
+      clean: options.clean ?? true,
+      keepalive: options.keepalive ?? 60,
+      protocolVersion: options.protocolVersion ?? 4,
+      reconnectPeriod: options.reconnectPeriod ?? 2000,
+      connectTimeout: 15000,
+      resubscribe: false, // we resubscribe ourselves, every connect
+      ca: options.ca,
+      cert: options.cert,
+      key: options.key,
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+      servername: options.servername,
+    };
+    this.client = mqtt.connect(options.url, opts);
+    this.client.on('connect', () => {
+      // Nagle stalls small request/response exchanges by ~40 ms (protocol.md §10)
+      const stream = this.client.stream as unknown as { setNoDelay?: (b: boolean) => void };
+      stream?.setNoDelay?.(true);
+      for (const s of this.subs) this.client.subscribe(s.filter, { qos: s.qos });
+      this.setState('connected');
+    });
+    this.client.on('reconnect', () => this.setState('connecting'));
+    this.client.on('close', () => {
+      if (this.state !== 'closed') this.setState('disconnected', this.lastError);
+    });
+    this.client.on('error', (err) => {
+      this.lastError = err.message;
+      this.emit('transportError', err);
+    });
+    this.client.on('message', (topic, payload) => this.dispatch(topic, payload));
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  private setState(state: ConnectionState, detail?: string): void {
+    this.state = state;
+    for (const u of this.users) u.onConnectionState?.(state, detail);
+    this.emit('state', state, detail);
+  }
+
+  private dispatch(topic: string, payload: Buffer): void {
+    for (const s of this.subs) {
+      if (topicMatches(s.filter, topic)) {
+        try {
+          s.handler(topic, payload);
+        } catch (err) {
+          // a handler must never take the client down with it
+          this.emit('handlerError', err, topic, payload);
+        }
+      }
+    }
+  }
+
+  register(user: ConnectionUser): void {
+    this.users.add(user);
+    user.onConnectionState?.(this.state, this.lastError);
+  }
+
+  deregister(user: ConnectionUser): void {
+    this.users.delete(user);
+  }
+
+  /** Subscribe now (when connected) and again on every connect. Returns the unsubscribe function. */
+  subscribe(filter: string, qos: 0 | 1 | 2, handler: MessageHandler): () => void {
+    const sub: Subscription = { filter, qos, handler };
+    this.subs.push(sub);
+    if (this.client.connected) this.client.subscribe(filter, { qos });
+    return () => {
+      const i = this.subs.indexOf(sub);
+      if (i >= 0) this.subs.splice(i, 1);
+      if (!this.subs.some((s) => s.filter === filter) && this.client.connected) this.client.unsubscribe(filter);
+    };
+  }
+
+  /** Publish; resolves when the broker acknowledged it (QoS 1) or it was written (QoS 0). */
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.publish(topic, payload, { qos, retain: false }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** End the client; resolves once it is closed (bounded so a Node-RED close never hangs). */
+  close(timeoutMs = 5000): Promise<void> {
+    this.state = 'closed';
+    for (const u of this.users) u.onConnectionState?.('closed');
+    this.users.clear();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.client.end(true);
+        resolve();
+      }, timeoutMs);
+      this.client.end(false, {}, () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}
