@@ -1,0 +1,328 @@
+/**
+ * The embedded MQTT broker of the `iotdm-platform` config node: aedes 1.x on a plain TCP or a TLS
+ * listener, with the per-client topic scoping of scoping.ts, RETAIN ignored and payloads capped on
+ * DM topics, and optional username / password (or IBM's `use-token-auth` + token) authentication.
+ *
+ * No Node-RED import here: the config node passes its settings and TLS material in.
+ *
+ * aedes 1.x is ESM-only and its broker is created asynchronously, so it is loaded with a dynamic
+ * import from this CommonJS build.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { Readable, Transform } from 'node:stream';
+import { timingSafeEqual } from 'node:crypto';
+import type { DeviceRef } from '../core/topics';
+import {
+  MAX_DM_PAYLOAD,
+  deliveredTopicFor,
+  isDmTopic,
+  publishTopicFor,
+  scopeOfClientId,
+  subscriptionFor,
+  unsubscriptionFor,
+} from './scoping';
+
+type AedesModule = typeof import('aedes', { with: { 'resolution-mode': 'import' } });
+export type AedesBroker = InstanceType<AedesModule['Aedes']>;
+type AedesClient = import('aedes', { with: { 'resolution-mode': 'import' } }).Client;
+type PublishPacket = import('aedes', { with: { 'resolution-mode': 'import' } }).PublishPacket;
+type AedesPublishPacket = import('aedes', { with: { 'resolution-mode': 'import' } }).AedesPublishPacket;
+type Subscription = import('aedes', { with: { 'resolution-mode': 'import' } }).Subscription;
+
+export interface EmbeddedBrokerTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA certificates; with `requestCert` the clients' certificates are checked against them */
+  ca?: string | Buffer | Array<string | Buffer>;
+  passphrase?: string;
+}
+
+export interface EmbeddedBrokerOptions {
+  /** TCP port; 0 picks a free one (read it back from `port`) */
+  port: number;
+  /** bind address, default 127.0.0.1 (loopback only) */
+  host?: string;
+  /**
+   * When a username or a password is set, every client must present them. IBM's device libraries
+   * log in as `use-token-auth` with their token as password: that form is accepted too, with the
+   * configured password as the token.
+   */
+  username?: string;
+  password?: string;
+  /** listen with TLS (IBM's device libraries dial 8883 over TLS) */
+  tls?: EmbeddedBrokerTls;
+  /** aedes' in-flight message concurrency (default 1000: 5,000 devices are fanned out to at once) */
+  concurrency?: number;
+  /** listen backlog (default 2048: 5,000 devices connect at once in the benchmark) */
+  backlog?: number;
+}
+
+export interface EmbeddedBroker {
+  /** the port actually listened on */
+  readonly port: number;
+  /** the URL a client dials: mqtt://host:port or mqtts://host:port */
+  readonly url: string;
+  /** the aedes instance (for events such as 'client', 'clientDisconnect', 'publish') */
+  readonly aedes: AedesBroker;
+  /** disconnect every client and stop listening; resolves within a few seconds whatever happens */
+  close(): Promise<void>;
+}
+
+/** The user name of IBM's device libraries (protocol.md §1.5). */
+export const TOKEN_AUTH_USER = 'use-token-auth';
+
+const CLOSE_TIMEOUT_MS = 3000;
+
+function sameSecret(given: Buffer | string | undefined, expected: string): boolean {
+  if (given === undefined || given === null) return false;
+  const a = Buffer.isBuffer(given) ? given : Buffer.from(String(given), 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Whether a CONNECT's credentials pass (exported for the config node's own checks and tests). */
+export function credentialsAccepted(
+  opts: Pick<EmbeddedBrokerOptions, 'username' | 'password'>,
+  username: string | undefined,
+  password: Buffer | string | undefined,
+): boolean {
+  const wantUser = opts.username || '';
+  const wantPass = opts.password || '';
+  if (!wantUser && !wantPass) return true;
+  const userOk = !wantUser || username === wantUser || username === TOKEN_AUTH_USER;
+  return userOk && sameSecret(password, wantPass);
+}
+
+function payloadLength(payload: unknown): number {
+  if (Buffer.isBuffer(payload)) return payload.length;
+  if (typeof payload === 'string') return Buffer.byteLength(payload);
+  if (payload instanceof Uint8Array) return payload.byteLength;
+  return 0;
+}
+
+/** The scope of a connected client, cached on the client object (its id never changes). */
+const scopes = new WeakMap<object, DeviceRef | null>();
+function scopeOf(client: AedesClient | null | undefined): DeviceRef | undefined {
+  if (!client) return undefined;
+  let s = scopes.get(client);
+  if (s === undefined) {
+    s = scopeOfClientId(client.id) ?? null;
+    if (client.id) scopes.set(client, s);
+  }
+  return s ?? undefined;
+}
+
+/**
+ * aedes has no hook for UNSUBSCRIBE, so a `d:` client's bare `iotdm-1/device/update` would not
+ * remove the scoped subscription it made (IBM's Java client unsubscribes 8 topics on unmanage).
+ * The filters of each UNSUBSCRIBE are mapped as the client's packets are parsed, before aedes
+ * handles them. This is installed from preConnect, which aedes calls synchronously while it
+ * handles the CONNECT, so every later packet of the connection goes through it.
+ */
+function mapUnsubscribes(client: AedesClient, scope: DeviceRef): void {
+  const parser = (client as unknown as { _parser?: NodeJS.EventEmitter })._parser;
+  if (!parser || typeof parser.prependListener !== 'function') return;
+  parser.prependListener('packet', (packet: { cmd?: string; unsubscriptions?: string[] }) => {
+    if (packet.cmd === 'unsubscribe' && Array.isArray(packet.unsubscriptions)) {
+      packet.unsubscriptions = packet.unsubscriptions.map((f) => unsubscriptionFor(scope, f));
+    }
+  });
+}
+
+/**
+ * Messages queued for a persistent session (clean=false) are sent on reconnect by aedes'
+ * connect handler (`emptyQueue`), which reads `persistence.outgoingStream(client)`, asks
+ * authorizeForward only whether to send, and then writes the stored packet itself, ignoring the
+ * packet that authorizeForward returned. Without this a queued request would reach a `d:` client
+ * under its scoped topic, where IBM's clients silently drop it (protocol.md §10).
+ *
+ * So the stream the broker reads a `d:` client's queue from yields each packet in that client's
+ * view (copies; the stored packets are left as they are: acks and message ids are matched on
+ * brokerId / brokerCounter / messageId, never on the topic). authorizeForward then sees a bare
+ * topic, which its mapping leaves unchanged.
+ */
+function mapQueuedDeliveries(aedes: AedesBroker): void {
+  const persistence = (aedes as unknown as { persistence: unknown }).persistence as {
+    outgoingStream(client: AedesClient): Readable;
+  };
+  const original = persistence.outgoingStream.bind(persistence);
+  persistence.outgoingStream = (client: AedesClient): Readable => {
+    const stream = original(client);
+    const scope = scopeOf(client);
+    if (!scope) return stream;
+    const view = new Transform({
+      objectMode: true,
+      transform(packet: AedesPublishPacket, _enc, next) {
+        if (packet && packet.cmd === 'publish' && typeof packet.topic === 'string') {
+          const topic = deliveredTopicFor(scope, packet.topic);
+          // a packet for another scope cannot be queued for this client; should one be, it keeps
+          // its topic and authorizeForward refuses it (aedes then drops it from the queue)
+          if (topic !== undefined && topic !== packet.topic) {
+            next(null, Object.assign(Object.create(Object.getPrototypeOf(packet)), packet, { topic }));
+            return;
+          }
+        }
+        next(null, packet);
+      },
+    });
+    stream.on('error', (err) => view.destroy(err));
+    return stream.pipe(view);
+  };
+}
+
+function authenticateError(): Error & { returnCode: number } {
+  const err = new Error('bad user name or password') as Error & { returnCode: number };
+  err.returnCode = 4; // CONNACK 4: bad user name or password
+  return err;
+}
+
+/** Start the embedded broker. Rejects when the port cannot be listened on. */
+export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const host = opts.host || '127.0.0.1';
+  const { Aedes } = (await import('aedes')) as AedesModule;
+
+  const aedes: AedesBroker = await Aedes.createBroker({
+    concurrency: opts.concurrency ?? 1000,
+    // IBM's client ids (d:org:type:id, each part up to 36 characters) exceed MQTT 3.1's 23
+    maxClientsIdLength: 256,
+
+    preConnect(client, packet, callback) {
+      const scope = scopeOfClientId(packet.clientId);
+      if (scope) mapUnsubscribes(client, scope);
+      callback(null, true);
+    },
+
+    authenticate(_client, username, password, callback) {
+      if (credentialsAccepted(opts, username, password)) callback(null, true);
+      else callback(authenticateError() as never, false);
+    },
+
+    authorizePublish(client, packet: PublishPacket, callback) {
+      if (packet.topic.startsWith('$SYS')) {
+        callback(new Error('$SYS topics are reserved'));
+        return;
+      }
+      const scope = scopeOf(client);
+      if (scope) {
+        const topic = publishTopicFor(scope, packet.topic);
+        if (topic === undefined) {
+          callback(new Error(`${client?.id} may not publish to ${packet.topic}`));
+          return;
+        }
+        packet.topic = topic;
+      }
+      if (isDmTopic(packet.topic)) {
+        // IBM's broker handled every DM message as unretained (D9); EMBC sets RETAIN by mistake
+        packet.retain = false;
+        if (payloadLength(packet.payload) > MAX_DM_PAYLOAD) {
+          callback(new Error(`payload over ${MAX_DM_PAYLOAD} bytes on ${packet.topic}`));
+          return;
+        }
+      }
+      callback(null);
+    },
+
+    authorizeSubscribe(client, sub: Subscription, callback) {
+      const scope = scopeOf(client);
+      if (!scope) {
+        callback(null, sub);
+        return;
+      }
+      const topic = subscriptionFor(scope, sub.topic);
+      // The subscription object is changed in place (not copied): aedes stores the SUBSCRIBE's own
+      // list in a persistent session, and the scoped filters must be what is stored, so that a
+      // request published while the device is away is queued for it. The answer is deferred so
+      // that every filter of the packet is mapped before aedes stores the list.
+      if (topic !== undefined) sub.topic = topic;
+      process.nextTick(() => callback(null, topic === undefined ? null : sub));
+    },
+
+    authorizeForward(client, packet: AedesPublishPacket) {
+      const scope = scopeOf(client);
+      if (!scope) return packet;
+      const topic = deliveredTopicFor(scope, packet.topic);
+      if (topic === undefined) return null;
+      if (topic === packet.topic) return packet;
+      // a new packet: the one given may be shared with other subscribers
+      return Object.assign(Object.create(Object.getPrototypeOf(packet)), packet, { topic });
+    },
+  });
+
+  mapQueuedDeliveries(aedes);
+
+  const sockets = new Set<net.Socket>();
+  const handle = (socket: net.Socket) => {
+    socket.setNoDelay(true);
+    aedes.handle(socket);
+  };
+  const server: net.Server = opts.tls
+    ? tls.createServer(
+        {
+          cert: opts.tls.cert,
+          key: opts.tls.key,
+          ca: opts.tls.ca,
+          passphrase: opts.tls.passphrase,
+          noDelay: true,
+        } as tls.TlsOptions,
+        handle,
+      )
+    : net.createServer({ noDelay: true }, handle);
+  // every raw connection, including those still in the TLS handshake or before CONNECT, so that
+  // close() can end them all
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // a failed TLS handshake must not take the process down
+  server.on('tlsClientError', () => undefined);
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once('error', onError);
+      server.listen({ port: opts.port, host, backlog: opts.backlog ?? 2048 }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw err;
+  }
+  server.on('error', (err) => aedes.emit('error', err));
+
+  const address = server.address() as net.AddressInfo;
+  const port = address.port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  let closing: Promise<void> | undefined;
+
+  return {
+    port,
+    url: `${opts.tls ? 'mqtts' : 'mqtt'}://${urlHost}:${port}`,
+    aedes,
+    close() {
+      if (closing) return closing;
+      closing = new Promise<void>((resolve) => {
+        let pending = 2;
+        const timer = setTimeout(finish, CLOSE_TIMEOUT_MS);
+        function finish() {
+          clearTimeout(timer);
+          for (const s of sockets) s.destroy();
+          sockets.clear();
+          resolve();
+        }
+        const one = () => {
+          if (--pending === 0) finish();
+        };
+        server.close(() => one());
+        aedes.close(() => one());
+        // connections aedes does not know yet (TLS handshake, no CONNECT) would hold server.close
+        setImmediate(() => {
+          for (const s of sockets) s.destroy();
+        });
+      });
+      return closing;
+    },
+  };
+}
