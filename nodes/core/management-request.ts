@@ -1,0 +1,150 @@
+/**
+ * One management request and its per-device executions, with the shapes the Watson IoT v0002
+ * management-requests API answers (protocol.md §5): request details with `complete`, per-device
+ * rows with `status` 0 success / 1 in progress / 2 failure / 3 timed out.
+ */
+import type { FirmwareAttributes, Parameter } from './messages';
+import { DeviceStatus, type DeviceStatusCode, type Outcome, type Plan, type Step } from './plans';
+
+export interface DeviceExecution {
+  readonly typeId: string;
+  readonly deviceId: string;
+  readonly key: string;
+  readonly request: MgmtRequest;
+  status: DeviceStatusCode;
+  complete: boolean;
+  outcome?: Outcome;
+  rc?: number;
+  message?: string;
+  /** index of the current step in request.steps */
+  step: number;
+  /** the reqId of the exchange awaiting the device's answer */
+  reqId?: string;
+  /** holds a slot of the platform's in-flight window */
+  holdsSlot: boolean;
+  timer?: NodeJS.Timeout;
+  firmware: Partial<FirmwareAttributes>;
+  sawInProgress: boolean;
+  /** the firmware observation is established (failures cancel it) */
+  observing: boolean;
+  updatedDateTime: string;
+}
+
+export interface DeviceStatusRow {
+  typeId: string;
+  deviceId: string;
+  status: DeviceStatusCode;
+  complete: boolean;
+  outcome?: Outcome;
+  rc?: number;
+  message?: string;
+  phase: string;
+  updatedDateTime: string;
+}
+
+export interface RequestCounts {
+  total: number;
+  inProgress: number;
+  success: number;
+  failure: number;
+  timedOut: number;
+  cancelled: number;
+}
+
+export interface RequestDetails {
+  id: string;
+  action: string;
+  parameters: Parameter[];
+  complete: boolean;
+  /** 0 every device succeeded, 1 in progress, 2 some failed or were cancelled, 3 some timed out and none failed */
+  status: DeviceStatusCode;
+  createdDateTime: string;
+  updatedDateTime: string;
+  completedDateTime?: string;
+  timeout: number;
+  origin: string;
+  counts: RequestCounts;
+}
+
+export class MgmtRequest {
+  readonly executions: DeviceExecution[] = [];
+  readonly byKey = new Map<string, DeviceExecution>();
+  readonly counts: RequestCounts = { total: 0, inProgress: 0, success: 0, failure: 0, timedOut: 0, cancelled: 0 };
+  complete = false;
+  completedDateTime?: string;
+  updatedDateTime: string;
+  deadline?: NodeJS.Timeout;
+  retention?: NodeJS.Timeout;
+
+  constructor(
+    readonly id: string,
+    readonly action: string,
+    readonly parameters: Parameter[],
+    readonly parameterMap: Record<string, string>,
+    readonly plan: Plan,
+    readonly steps: Step[],
+    readonly timeoutMs: number,
+    readonly origin: string,
+    readonly createdDateTime: string,
+  ) {
+    this.updatedDateTime = createdDateTime;
+  }
+
+  add(exec: DeviceExecution): void {
+    this.executions.push(exec);
+    this.byKey.set(exec.key, exec);
+    this.counts.total++;
+    this.counts.inProgress++;
+  }
+
+  /** Count a device that has just finished. */
+  finished(exec: DeviceExecution): void {
+    this.counts.inProgress--;
+    if (exec.outcome) this.counts[exec.outcome]++;
+    this.updatedDateTime = exec.updatedDateTime;
+  }
+
+  get status(): DeviceStatusCode {
+    if (!this.complete) return DeviceStatus.IN_PROGRESS;
+    if (this.counts.failure + this.counts.cancelled > 0) return DeviceStatus.FAILURE;
+    if (this.counts.timedOut > 0) return DeviceStatus.TIMED_OUT;
+    return DeviceStatus.SUCCESS;
+  }
+
+  phaseOf(exec: DeviceExecution): string {
+    const step = this.steps[Math.min(exec.step, this.steps.length - 1)];
+    return step ? step.name : 'initiate';
+  }
+
+  details(): RequestDetails {
+    const d: RequestDetails = {
+      id: this.id,
+      action: this.action,
+      parameters: this.parameters,
+      complete: this.complete,
+      status: this.status,
+      createdDateTime: this.createdDateTime,
+      updatedDateTime: this.updatedDateTime,
+      timeout: Math.round(this.timeoutMs / 1000),
+      origin: this.origin,
+      counts: { ...this.counts },
+    };
+    if (this.completedDateTime) d.completedDateTime = this.completedDateTime;
+    return d;
+  }
+
+  row(exec: DeviceExecution): DeviceStatusRow {
+    const r: DeviceStatusRow = {
+      typeId: exec.typeId,
+      deviceId: exec.deviceId,
+      status: exec.status,
+      complete: exec.complete,
+      phase: this.phaseOf(exec),
+      updatedDateTime: exec.updatedDateTime,
+    };
+    if (exec.outcome) r.outcome = exec.outcome;
+    if (exec.rc !== undefined) r.rc = exec.rc;
+    if (exec.message !== undefined) r.message = exec.message;
+    return r;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * The platform's per-device step machines, as data (the Leshan habit): each REST action is a list
+ * of steps; an `exchange` publishes one request and waits for the device's rc, a `wait` waits for
+ * the device's own message (a manage after a reboot, a notify of mgmt.firmware). The engine in
+ * request-manager.ts runs any plan; adding an action means adding a plan here.
+ *
+ * Sources: the seed and protocol.md §3.8 (device actions), §3.9 (firmware), §3.10 (custom), §8.6-8.7.
+ */
+import { PlatformPath, customPath } from './topics';
+import { UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from './rc';
+import type { FirmwareAttributes } from './messages';
+
+export const DeviceStatus = { SUCCESS: 0, IN_PROGRESS: 1, FAILURE: 2, TIMED_OUT: 3 } as const;
+export type DeviceStatusCode = (typeof DeviceStatus)[keyof typeof DeviceStatus];
+export type Outcome = 'success' | 'failure' | 'timedOut' | 'cancelled';
+
+/** What a step's body and judge can see. */
+export interface StepContext {
+  parameters: Record<string, string>;
+  /** the firmware view of this execution: merged from observe answers and notifies */
+  firmware: Partial<FirmwareAttributes>;
+  /** the registry's view of the device's firmware before the request */
+  knownFirmware?: Partial<FirmwareAttributes>;
+  /** an update notified `updateStatus` 1 (in progress) during this execution */
+  sawInProgress: boolean;
+}
+
+export type Judgement = { outcome: 'success' } | { outcome: 'failure'; rc?: number; message: string } | undefined;
+
+export interface ExchangeStep {
+  kind: 'exchange';
+  /** protocol name, shown as the phase */
+  name: 'update' | 'observe' | 'initiate' | 'cancel';
+  path: string;
+  body?(ctx: StepContext): Record<string, unknown>;
+  /** rc values that let the device go on */
+  accept: readonly number[];
+  /** reason given when the device does not answer in time */
+  timeoutReason: string;
+  /** the firmware observation is established from this step on (failures then cancel it) */
+  observing?: boolean;
+}
+
+export interface WaitStep {
+  kind: 'wait';
+  name: 'reboot' | 'factoryReset' | 'download' | 'install';
+  event: 'manage' | 'notify';
+  /** for notify: decide from the execution's merged firmware view */
+  judge?(ctx: StepContext): Judgement;
+  /** which timeout applies: the request's own deadline or a firmware phase timeout */
+  timeout: 'request' | 'download' | 'install';
+  timeoutReason: string;
+}
+
+export type Step = ExchangeStep | WaitStep;
+
+export interface Plan {
+  action: string;
+  steps: Step[];
+  /** the capability a device must declare in manage: supports[...] */
+  requires: string;
+  /** a firmware action: one in flight per device unless override */
+  firmware: boolean;
+  /** every device of the request must be of one type (the seed: firmware/update) */
+  oneType?: boolean;
+  /** on success */
+  onSuccess?: 'setFwVersion';
+}
+
+const FIRMWARE_FIELD = [{ field: 'mgmt.firmware' }];
+const FW_PARAMS = ['uri', 'name', 'verifier', 'version'] as const;
+
+function hasFirmwareParameters(p: Record<string, string>): boolean {
+  return FW_PARAMS.some((k) => p[k] !== undefined);
+}
+
+/**
+ * Step 1 of both firmware actions: device/update with all seven mgmt.firmware keys (real clients
+ * need all seven, protocol.md §3.6, §10). `state` and `updateStatus` are the device's current ones
+ * for an update: a device/update replaces the device's whole mgmt.firmware, and state 0 would reset
+ * a downloaded device to idle (§10).
+ */
+function firmwareUpdateBody(forInstall: boolean) {
+  return (ctx: StepContext): Record<string, unknown> => {
+    const known = ctx.knownFirmware ?? {};
+    const p = ctx.parameters;
+    const value: FirmwareAttributes = {
+      version: p.version ?? known.version ?? '',
+      name: p.name ?? known.name ?? '',
+      uri: p.uri ?? known.uri ?? '',
+      verifier: p.verifier ?? known.verifier ?? '',
+      state: forInstall ? (known.state ?? FirmwareState.DOWNLOADED) : FirmwareState.IDLE,
+      updateStatus: forInstall ? (known.updateStatus ?? UpdateStatus.SUCCESS) : UpdateStatus.SUCCESS,
+      updatedDateTime: '',
+    };
+    return { d: { fields: [{ field: 'mgmt.firmware', value }] } };
+  };
+}
+
+const observeStep: ExchangeStep = {
+  kind: 'exchange',
+  name: 'observe',
+  path: PlatformPath.observe,
+  body: () => ({ d: { fields: FIRMWARE_FIELD } }),
+  accept: [200],
+  timeoutReason: 'no answer to observe',
+  observing: true,
+};
+
+/** cancel of the observation; `data` duplicates `fields` for IBM's Java client (protocol.md §3.7) */
+export const cancelObservationBody = (): Record<string, unknown> => ({ d: { fields: FIRMWARE_FIELD, data: FIRMWARE_FIELD } });
+const cancelStep: ExchangeStep = {
+  kind: 'exchange',
+  name: 'cancel',
+  path: PlatformPath.cancel,
+  body: cancelObservationBody,
+  accept: [200],
+  timeoutReason: 'no answer to cancel',
+};
+
+export const DOWNLOAD_FAILURES: readonly number[] = [
+  UpdateStatus.OUT_OF_MEMORY,
+  UpdateStatus.CONNECTION_LOST,
+  UpdateStatus.VERIFICATION_FAILED,
+  UpdateStatus.INVALID_URI,
+];
+export const INSTALL_FAILURES: readonly number[] = [
+  UpdateStatus.OUT_OF_MEMORY,
+  UpdateStatus.UNSUPPORTED_IMAGE,
+  UpdateStatus.CONNECTION_LOST,
+  UpdateStatus.VERIFICATION_FAILED,
+  UpdateStatus.INVALID_URI,
+];
+
+/** download: state 2 = downloaded; state 0 with an error updateStatus = failed (protocol.md §3.9) */
+export function judgeDownload(ctx: StepContext): Judgement {
+  const fw = ctx.firmware;
+  if (fw.state === FirmwareState.DOWNLOADED) return { outcome: 'success' };
+  if (fw.state === FirmwareState.IDLE && fw.updateStatus !== undefined && DOWNLOAD_FAILURES.includes(fw.updateStatus)) {
+    return { outcome: 'failure', message: `download failed: ${UPDATE_STATUS_TEXT[fw.updateStatus]} (updateStatus ${fw.updateStatus})` };
+  }
+  return undefined;
+}
+
+/**
+ * install: updateStatus 0 with state 0 = success; or updateStatus back to 0 after 1 (devices that
+ * notify one field at a time, or were already idle after a reboot, protocol.md §7.3, §10).
+ */
+export function judgeInstall(ctx: StepContext): Judgement {
+  const fw = ctx.firmware;
+  if (fw.updateStatus !== undefined && INSTALL_FAILURES.includes(fw.updateStatus)) {
+    return { outcome: 'failure', message: `update failed: ${UPDATE_STATUS_TEXT[fw.updateStatus]} (updateStatus ${fw.updateStatus})` };
+  }
+  if (fw.updateStatus === UpdateStatus.SUCCESS && (fw.state === FirmwareState.IDLE || ctx.sawInProgress)) return { outcome: 'success' };
+  return undefined;
+}
+
+function initiate(path: string, accept: number[], what: string, observing = false): ExchangeStep {
+  return { kind: 'exchange', name: 'initiate', path, accept, timeoutReason: `no answer to ${what}`, observing };
+}
+
+export const PLANS: Record<string, Plan> = {
+  'device/reboot': {
+    action: 'device/reboot',
+    requires: 'deviceActions',
+    firmware: false,
+    steps: [
+      initiate(PlatformPath.reboot, [202], 'device/reboot'),
+      { kind: 'wait', name: 'reboot', event: 'manage', timeout: 'request', timeoutReason: 'no manage request after the reboot' },
+    ],
+  },
+  'device/factoryReset': {
+    action: 'device/factoryReset',
+    requires: 'deviceActions',
+    firmware: false,
+    steps: [
+      initiate(PlatformPath.factoryReset, [202], 'device/factoryReset'),
+      {
+        kind: 'wait',
+        name: 'factoryReset',
+        event: 'manage',
+        timeout: 'request',
+        timeoutReason: 'no manage request after the factory reset',
+      },
+    ],
+  },
+  'firmware/download': {
+    action: 'firmware/download',
+    requires: 'firmwareActions',
+    firmware: true,
+    steps: [
+      {
+        kind: 'exchange',
+        name: 'update',
+        path: PlatformPath.update,
+        body: firmwareUpdateBody(false),
+        accept: [204, 200],
+        timeoutReason: 'no answer to device/update',
+      },
+      observeStep,
+      initiate(PlatformPath.firmwareDownload, [202], 'firmware/download', true),
+      { kind: 'wait', name: 'download', event: 'notify', judge: judgeDownload, timeout: 'download', timeoutReason: 'download did not finish' },
+      cancelStep,
+    ],
+  },
+  'firmware/update': {
+    action: 'firmware/update',
+    requires: 'firmwareActions',
+    firmware: true,
+    oneType: true,
+    onSuccess: 'setFwVersion',
+    steps: [
+      {
+        kind: 'exchange',
+        name: 'update',
+        path: PlatformPath.update,
+        body: firmwareUpdateBody(true),
+        accept: [204, 200],
+        timeoutReason: 'no answer to device/update',
+      },
+      observeStep,
+      initiate(PlatformPath.firmwareUpdate, [202], 'firmware/update', true),
+      { kind: 'wait', name: 'install', event: 'notify', judge: judgeInstall, timeout: 'install', timeoutReason: 'update did not finish' },
+      cancelStep,
+    ],
+  },
+};
+
+/** A custom (DME) action `bundleId/actionId`: one exchange, done at rc 200 (protocol.md §3.10). */
+export function customPlan(action: string): Plan {
+  const [bundleId, actionId] = action.split('/');
+  return {
+    action,
+    requires: bundleId,
+    firmware: false,
+    steps: [
+      {
+        kind: 'exchange',
+        name: 'initiate',
+        path: customPath(bundleId, actionId),
+        body: (ctx) => ({ d: { fields: Object.entries(ctx.parameters).map(([field, value]) => ({ field, value })) } }),
+        accept: [200],
+        timeoutReason: `no answer to ${action}`,
+      },
+    ],
+  };
+}
+
+export function planFor(action: string): Plan {
+  return PLANS[action] ?? customPlan(action);
+}
+
+/**
+ * The steps this request runs: the firmware actions skip device/update when no parameter is given
+ * (the seed), unless the platform is set to always send it (IBM's real clients need it, §10).
+ */
+export function stepsFor(plan: Plan, parameters: Record<string, string>, alwaysSendFirmwareUpdate: boolean): Step[] {
+  if (!plan.firmware) return plan.steps;
+  if (hasFirmwareParameters(parameters) || alwaysSendFirmwareUpdate) return plan.steps;
+  return plan.steps.filter((s) => !(s.kind === 'exchange' && s.name === 'update'));
+}

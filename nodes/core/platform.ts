@@ -1,0 +1,209 @@
+/**
+ * The platform side of the protocol, without Node-RED: every device-scoped `iotdevice-1` message
+ * goes through handleMessage(), which validates it, answers the device's own requests on
+ * `iotdm-1/type/T/id/D/response` (manage, unmanage, location, diag, notify with a reqId), keeps the
+ * registry, and routes responses, manages and notifies to the running management requests.
+ */
+import { EventEmitter } from 'node:events';
+import { parseTopic, platformTopic, PlatformPath, type DeviceRef } from './topics';
+import { check, parsePayload, ValidationError, isValid } from './validate';
+import { RC } from './rc';
+import {
+  normalizeResponse,
+  notifyFields,
+  type AddErrorCodeRequest,
+  type AddLogRequest,
+  type DmResponse,
+  type FirmwareAttributes,
+  type LocationRequest,
+  type ManageRequest,
+  type NotifyRequest,
+} from './messages';
+import { Registry } from './registry';
+import { RequestManager, type Publish, type RequestManagerOptions } from './request-manager';
+
+export interface InboundInfo {
+  topic: string;
+  payload: string;
+  device?: DeviceRef;
+}
+
+export interface PlatformEvents {
+  /** an inbound message was invalid; it was answered with 400 (or 404) when it carried a reqId */
+  invalid: [err: ValidationError, info: InboundInfo];
+  /** a response no running exchange waits for (late, duplicated, or for another platform) */
+  unmatched: [resp: DmResponse, device: DeviceRef];
+  /** a device request was handled: manage, unmanage, location, ... */
+  deviceRequest: [name: string, device: DeviceRef, rc: number];
+}
+
+/** The reqId of a message that failed to parse or validate, so the device still gets its 400. */
+function salvageReqId(data: unknown, raw: string): string | undefined {
+  if (data && typeof data === 'object' && typeof (data as { reqId?: unknown }).reqId === 'string') {
+    const r = (data as { reqId: string }).reqId;
+    return r.length > 0 && r.length <= 256 ? r : undefined;
+  }
+  const m = /"reqId"\s*:\s*"([^"\\]{1,256})"/.exec(raw);
+  return m ? m[1] : undefined;
+}
+
+export class Platform extends EventEmitter<PlatformEvents> {
+  readonly registry: Registry;
+  readonly requests: RequestManager;
+
+  constructor(
+    private readonly publish: Publish,
+    options: RequestManagerOptions = {},
+  ) {
+    super();
+    this.registry = new Registry(options.now);
+    this.requests = new RequestManager(this.registry, publish, options);
+  }
+
+  /**
+   * Answer a device request: compact JSON with reqId first and rc second, which IBM's embedded C
+   * client needs to parse it (protocol.md §7).
+   */
+  private answer(device: DeviceRef, reqId: string, rc: number, message?: string): void {
+    const body: Record<string, unknown> = { reqId, rc };
+    if (message) body.message = message;
+    this.publish(platformTopic(PlatformPath.response, device), JSON.stringify(body)).catch(() => undefined);
+  }
+
+  handleMessage(topic: string, payload: Buffer | string): void {
+    const raw = typeof payload === 'string' ? payload : payload.toString('utf8');
+    const parsed = parseTopic(topic);
+    if (!parsed || parsed.root !== 'iotdevice-1' || !parsed.device) {
+      this.emit('invalid', new ValidationError(`not a device-scoped iotdevice-1 topic: ${topic}`), { topic, payload: raw });
+      return;
+    }
+    const device = parsed.device;
+    let data: unknown;
+    try {
+      data = parsePayload(raw);
+    } catch (err) {
+      this.reject(device, topic, raw, undefined, err as ValidationError);
+      return;
+    }
+    if (!parsed.name) {
+      this.reject(device, topic, raw, data, new ValidationError(`unknown device-management topic "${parsed.path}"`));
+      return;
+    }
+    try {
+      this.dispatch(parsed.name, device, data);
+    } catch (err) {
+      if (err instanceof ValidationError) this.reject(device, topic, raw, data, err, parsed.name === 'response');
+      else this.reject(device, topic, raw, data, new ValidationError(`internal error: ${(err as Error).message}`));
+    }
+  }
+
+  private reject(device: DeviceRef, topic: string, raw: string, data: unknown, err: ValidationError, silent = false): void {
+    const reqId = salvageReqId(data, raw);
+    // responses are never answered; everything else gets its 400 when we can name the request
+    if (reqId && !silent) this.answer(device, reqId, RC.BAD_REQUEST, err.message);
+    this.emit('invalid', err, { topic, payload: raw, device });
+  }
+
+  private dispatch(name: string, device: DeviceRef, data: unknown): void {
+    const reg = this.registry;
+    switch (name) {
+      case 'response': {
+        const resp = normalizeResponse(check<DmResponse>('response', data));
+        reg.seen(device);
+        if (!this.requests.handleResponse(device, resp)) this.emit('unmatched', resp, device);
+        return;
+      }
+      case 'manage': {
+        const m = check<ManageRequest & { reqId: string }>('manage', data);
+        reg.manage(device, m.d ?? {});
+        this.answer(device, m.reqId, RC.OK);
+        this.emit('deviceRequest', name, device, RC.OK);
+        this.requests.handleManage(device);
+        return;
+      }
+      case 'notify':
+        return this.notify(device, check<NotifyRequest>('notify', data));
+    }
+    // the device's other requests: all carry a reqId and get 200, or 404 for an unknown device
+    const schemaFor: Record<string, Parameters<typeof check>[0]> = {
+      unmanage: 'unmanage',
+      location: 'location',
+      addErrorCode: 'addErrorCode',
+      clearErrorCodes: 'clearErrorCodes',
+      addLog: 'addLog',
+      clearLog: 'clearLog',
+    };
+    const schema = schemaFor[name];
+    if (!schema) throw new ValidationError(`"${name}" is not a request a device sends`);
+    const msg = check<{ reqId: string }>(schema, data);
+    if (!reg.get(device)) {
+      this.answer(device, msg.reqId, RC.NOT_FOUND, 'device is not registered: send a manage request first');
+      this.emit('deviceRequest', name, device, RC.NOT_FOUND);
+      return;
+    }
+    switch (name) {
+      case 'unmanage':
+        reg.unmanage(device);
+        break;
+      case 'location':
+        reg.setLocation(device, (msg as LocationRequest).d);
+        break;
+      case 'addErrorCode':
+        reg.addErrorCode(device, (msg as AddErrorCodeRequest).d.errorCode);
+        break;
+      case 'clearErrorCodes':
+        reg.clearErrorCodes(device);
+        break;
+      case 'addLog':
+        reg.addLog(device, (msg as AddLogRequest).d);
+        break;
+      case 'clearLog':
+        reg.clearLog(device);
+        break;
+    }
+    this.answer(device, msg.reqId, RC.OK);
+    this.emit('deviceRequest', name, device, RC.OK);
+  }
+
+  /**
+   * A notify, in either shape, with or without reqId (protocol.md §3.7). Only a notify with a
+   * reqId is answered: IBM's Python client dies on an answer it did not ask for (§10).
+   */
+  private notify(device: DeviceRef, n: NotifyRequest): void {
+    const rec = this.registry.get(device);
+    if (!rec) {
+      if (n.reqId) this.answer(device, n.reqId, RC.NOT_FOUND, 'device is not registered');
+      return;
+    }
+    let firmware: Partial<FirmwareAttributes> | undefined;
+    for (const f of notifyFields(n)) {
+      if (f.field === 'mgmt.firmware') {
+        if (!f.value || typeof f.value !== 'object' || !isValid('firmwareValue', f.value)) {
+          throw new ValidationError('mgmt.firmware value is not a valid firmware object');
+        }
+        firmware = { ...firmware, ...(f.value as Partial<FirmwareAttributes>) };
+      } else if (f.field.startsWith('mgmt.firmware.')) {
+        const key = f.field.slice('mgmt.firmware.'.length);
+        const one = { [key]: f.value };
+        if (!isValid('firmwareValue', one)) throw new ValidationError(`${f.field}: invalid value`);
+        firmware = { ...firmware, ...one };
+      } else if (f.field.startsWith('deviceInfo.') && typeof f.value === 'string') {
+        rec.deviceInfo = { ...rec.deviceInfo, [f.field.slice('deviceInfo.'.length)]: f.value };
+      } else if (f.field === 'location' && f.value && typeof f.value === 'object') {
+        check('location', { reqId: 'notify', d: f.value });
+        this.registry.setLocation(device, f.value as LocationRequest['d']);
+      }
+    }
+    this.registry.seen(device);
+    if (firmware) {
+      this.registry.mergeFirmware(device, firmware);
+      this.requests.handleFirmwareNotify(device, firmware);
+    }
+    if (n.reqId) this.answer(device, n.reqId, RC.OK);
+  }
+
+  close(): void {
+    this.requests.close();
+    this.registry.close();
+  }
+}

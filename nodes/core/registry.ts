@@ -1,0 +1,315 @@
+/**
+ * The platform's registry of managed devices (protocol.md §3.1-3.5, §4, §8.2): manage / unmanage,
+ * lifetime and dormancy, deviceInfo and metadata replaced on manage, location, diag error codes and
+ * log, the merged view of mgmt.firmware built from notifies. Plain data, serialisable with
+ * toJSON()/restore() so the Node-RED wrapper can keep it in a persistent context store.
+ */
+import { EventEmitter } from 'node:events';
+import { deviceKey, type DeviceRef } from './topics';
+import {
+  normalizeSupports,
+  type DeviceInfo,
+  type FirmwareAttributes,
+  type Location,
+  type LogEntry,
+  type ManageRequest,
+  type Supports,
+} from './messages';
+
+export interface DeviceRecord {
+  typeId: string;
+  deviceId: string;
+  managed: boolean;
+  dormant: boolean;
+  /** seconds; 0 = never dormant */
+  lifetime: number;
+  dormantDateTime?: string;
+  lastActivityDateTime: string;
+  registeredDateTime: string;
+  supports: Supports;
+  deviceInfo: DeviceInfo;
+  metadata: Record<string, unknown>;
+  location?: Location;
+  diag: { errorCodes: number[]; log: StoredLogEntry[] };
+  mgmt: { firmware?: Partial<FirmwareAttributes> };
+}
+export interface StoredLogEntry {
+  message: string;
+  timestamp: string;
+  logData?: string;
+  severity: number;
+}
+
+/** Log entries kept per device; appending more drops the oldest (protocol.md §3.5). */
+export const MAX_LOG_ENTRIES = 100;
+export const MAX_ERROR_CODES = 100;
+
+export interface RegistryEvents {
+  /** a device was created, managed, unmanaged, changed or removed */
+  change: [record: DeviceRecord | undefined, key: string];
+  manage: [record: DeviceRecord];
+  dormant: [record: DeviceRecord];
+}
+
+export class Registry extends EventEmitter<RegistryEvents> {
+  private readonly devices = new Map<string, DeviceRecord>();
+  private dormancyTimer?: NodeJS.Timeout;
+
+  constructor(private readonly now: () => Date = () => new Date()) {
+    super();
+  }
+
+  get size(): number {
+    return this.devices.size;
+  }
+
+  get(ref: DeviceRef): DeviceRecord | undefined {
+    return this.devices.get(deviceKey(ref));
+  }
+
+  getByKey(key: string): DeviceRecord | undefined {
+    return this.devices.get(key);
+  }
+
+  list(): IterableIterator<DeviceRecord> {
+    return this.devices.values();
+  }
+
+  /** Devices sorted by type then id, filtered by type and an id substring (for UIs and APIs). */
+  query(opts: { typeId?: string; search?: string } = {}): DeviceRecord[] {
+    const out: DeviceRecord[] = [];
+    const search = opts.search?.toLowerCase();
+    for (const d of this.devices.values()) {
+      if (opts.typeId && d.typeId !== opts.typeId) continue;
+      if (search && !d.deviceId.toLowerCase().includes(search)) continue;
+      out.push(d);
+    }
+    return out.sort((a, b) => (a.typeId === b.typeId ? (a.deviceId < b.deviceId ? -1 : 1) : a.typeId < b.typeId ? -1 : 1));
+  }
+
+  private touch(rec: DeviceRecord): void {
+    rec.lastActivityDateTime = this.now().toISOString();
+  }
+
+  private changed(rec: DeviceRecord | undefined, key: string): void {
+    this.emit('change', rec, key);
+  }
+
+  /**
+   * A Manage Device request (protocol.md §3.1). Creates the device when it is new. deviceInfo and
+   * metadata replace what is stored when they are sent, except an empty deviceInfo, which IBM's
+   * Python client sends on every manage by mistake and must not erase what is known (§10).
+   */
+  manage(ref: DeviceRef, d: ManageRequest['d'] = {}): DeviceRecord {
+    const key = deviceKey(ref);
+    const nowIso = this.now().toISOString();
+    let rec = this.devices.get(key);
+    if (!rec) {
+      rec = {
+        typeId: ref.typeId,
+        deviceId: ref.deviceId,
+        managed: true,
+        dormant: false,
+        lifetime: 0,
+        lastActivityDateTime: nowIso,
+        registeredDateTime: nowIso,
+        supports: {},
+        deviceInfo: {},
+        metadata: {},
+        diag: { errorCodes: [], log: [] },
+        mgmt: {},
+      };
+      this.devices.set(key, rec);
+    }
+    rec.managed = true;
+    rec.dormant = false;
+    rec.lastActivityDateTime = nowIso;
+    rec.lifetime = d.lifetime ?? 0;
+    if (rec.lifetime > 0) {
+      rec.dormantDateTime = new Date(this.now().getTime() + rec.lifetime * 1000).toISOString();
+    } else {
+      delete rec.dormantDateTime;
+    }
+    rec.supports = normalizeSupports(d.supports);
+    if (d.deviceInfo && Object.keys(d.deviceInfo).length > 0) rec.deviceInfo = { ...d.deviceInfo };
+    if (d.metadata) rec.metadata = d.metadata;
+    this.scheduleDormancy();
+    this.emit('manage', rec);
+    this.changed(rec, key);
+    return rec;
+  }
+
+  /** Unmanage (§3.2): no new DM requests go to the device; its mgmt.* attributes are dropped. */
+  unmanage(ref: DeviceRef): DeviceRecord | undefined {
+    const rec = this.get(ref);
+    if (!rec) return undefined;
+    rec.managed = false;
+    this.clearMgmt(rec);
+    this.touch(rec);
+    this.changed(rec, deviceKey(ref));
+    return rec;
+  }
+
+  private clearMgmt(rec: DeviceRecord): void {
+    rec.supports = {};
+    rec.mgmt = {};
+    delete rec.dormantDateTime;
+  }
+
+  setLocation(ref: DeviceRef, loc: Location): DeviceRecord | undefined {
+    const rec = this.get(ref);
+    if (!rec) return undefined;
+    // each update is a complete set: optional values omitted now are deleted (§3.3)
+    const nowIso = this.now().toISOString();
+    rec.location = { ...loc, measuredDateTime: loc.measuredDateTime || nowIso, updatedDateTime: nowIso };
+    this.touch(rec);
+    this.changed(rec, deviceKey(ref));
+    return rec;
+  }
+
+  addErrorCode(ref: DeviceRef, code: number): DeviceRecord | undefined {
+    const rec = this.get(ref);
+    if (!rec) return undefined;
+    rec.diag.errorCodes.push(code);
+    if (rec.diag.errorCodes.length > MAX_ERROR_CODES) rec.diag.errorCodes.splice(0, rec.diag.errorCodes.length - MAX_ERROR_CODES);
+    this.touch(rec);
+    this.changed(rec, deviceKey(ref));
+    return rec;
+  }
+
+  clearErrorCodes(ref: DeviceRef): DeviceRecord | undefined {
+    const rec = this.get(ref);
+    if (!rec) return undefined;
+    rec.diag.errorCodes = [];
+    this.touch(rec);
+    this.changed(rec, deviceKey(ref));
+    return rec;
+  }
+
+  addLog(ref: DeviceRef, entry: LogEntry): DeviceRecord | undefined {
+    const rec = this.get(ref);
+    if (!rec) return undefined;
+    const stored: StoredLogEntry = {
+      message: entry.message,
+      timestamp: entry.timestamp || this.now().toISOString(),
+      severity: entry.severity ?? 0,
+    };
+    if (entry.data) stored.logData = entry.data; // `data` on the wire, `logData` in the model (§3.5)
+    rec.diag.log.push(stored);
+    if (rec.diag.log.length > MAX_LOG_ENTRIES) rec.diag.log.splice(0, rec.diag.log.length - MAX_LOG_ENTRIES);
+    this.touch(rec);
+    this.changed(rec, deviceKey(ref));
+    return rec;
+  }
+
+  clearLog(ref: DeviceRef): DeviceRecord | undefined {
+    const rec = this.get(ref);
+    if (!rec) return undefined;
+    rec.diag.log = [];
+    this.touch(rec);
+    this.changed(rec, deviceKey(ref));
+    return rec;
+  }
+
+  /**
+   * Merge a notified mgmt.firmware change into the stored view. Real clients notify one field at a
+   * time (protocol.md §10): the merged view is what firmware steps judge.
+   */
+  mergeFirmware(ref: DeviceRef, value: Partial<FirmwareAttributes>): Partial<FirmwareAttributes> | undefined {
+    const rec = this.get(ref);
+    if (!rec) return undefined;
+    rec.mgmt.firmware = { ...rec.mgmt.firmware, ...value, updatedDateTime: this.now().toISOString() };
+    this.touch(rec);
+    this.changed(rec, deviceKey(ref));
+    return rec.mgmt.firmware;
+  }
+
+  /** Set deviceInfo.fwVersion (a firmware update succeeded, protocol.md §3.9). */
+  setFwVersion(ref: DeviceRef, version: string): void {
+    const rec = this.get(ref);
+    if (!rec) return;
+    rec.deviceInfo = { ...rec.deviceInfo, fwVersion: version };
+    this.changed(rec, deviceKey(ref));
+  }
+
+  /** Any message from the device counts as activity. */
+  seen(ref: DeviceRef): void {
+    const rec = this.get(ref);
+    if (rec) rec.lastActivityDateTime = this.now().toISOString();
+  }
+
+  remove(ref: DeviceRef): boolean {
+    const key = deviceKey(ref);
+    const had = this.devices.delete(key);
+    if (had) this.changed(undefined, key);
+    return had;
+  }
+
+  /**
+   * Mark every managed device whose dormantDateTime has passed as dormant and unmanaged (§3.1, D4).
+   * Returns how many became dormant.
+   */
+  sweepDormant(): number {
+    const now = this.now().getTime();
+    let n = 0;
+    for (const [key, rec] of this.devices) {
+      if (rec.managed && rec.dormantDateTime && Date.parse(rec.dormantDateTime) <= now) {
+        rec.managed = false;
+        rec.dormant = true;
+        this.clearMgmt(rec);
+        n++;
+        this.emit('dormant', rec);
+        this.changed(rec, key);
+      }
+    }
+    return n;
+  }
+
+  /** Keep one timer armed for the earliest dormantDateTime. */
+  private scheduleDormancy(): void {
+    if (this.dormancyTimer) return;
+    let earliest = Infinity;
+    for (const rec of this.devices.values()) {
+      if (rec.managed && rec.dormantDateTime) earliest = Math.min(earliest, Date.parse(rec.dormantDateTime));
+    }
+    if (earliest === Infinity) return;
+    const delay = Math.max(0, Math.min(earliest - this.now().getTime(), 2 ** 31 - 1));
+    this.dormancyTimer = setTimeout(() => {
+      this.dormancyTimer = undefined;
+      this.sweepDormant();
+      this.scheduleDormancy();
+    }, delay + 10);
+    this.dormancyTimer.unref?.();
+  }
+
+  toJSON(): { version: 1; devices: DeviceRecord[] } {
+    return { version: 1, devices: [...this.devices.values()] };
+  }
+
+  /** Load a snapshot written by toJSON(); invalid entries are skipped. */
+  restore(snapshot: unknown): number {
+    const s = snapshot as { version?: number; devices?: unknown[] } | undefined;
+    if (!s || s.version !== 1 || !Array.isArray(s.devices)) return 0;
+    let n = 0;
+    for (const d of s.devices as DeviceRecord[]) {
+      if (!d || typeof d.typeId !== 'string' || typeof d.deviceId !== 'string') continue;
+      this.devices.set(deviceKey(d), {
+        ...d,
+        supports: d.supports ?? {},
+        deviceInfo: d.deviceInfo ?? {},
+        metadata: d.metadata ?? {},
+        diag: { errorCodes: d.diag?.errorCodes ?? [], log: d.diag?.log ?? [] },
+        mgmt: d.mgmt ?? {},
+      });
+      n++;
+    }
+    this.sweepDormant();
+    this.scheduleDormancy();
+    return n;
+  }
+
+  close(): void {
+    if (this.dormancyTimer) clearTimeout(this.dormancyTimer);
+    this.dormancyTimer = undefined;
+  }
+}
