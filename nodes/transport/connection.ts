@@ -36,6 +36,8 @@ interface Subscription {
   filter: string;
   qos: 0 | 1 | 2;
   handler: MessageHandler;
+  /** set on unsubscribe, so a dispatch already under way skips it */
+  removed?: boolean;
 }
 
 export interface ConnectionUser {
@@ -98,8 +100,10 @@ export class Connection extends EventEmitter {
   }
 
   private dispatch(topic: string, payload: Buffer): void {
-    for (const s of this.subs) {
-      if (topicMatches(s.filter, topic)) {
+    // a snapshot: a handler may unsubscribe (a one-shot waiter does), which would otherwise shift
+    // the array under this loop and make the next matching handler miss the message
+    for (const s of this.subs.slice()) {
+      if (!s.removed && topicMatches(s.filter, topic)) {
         try {
           s.handler(topic, payload);
         } catch (err) {
@@ -125,6 +129,7 @@ export class Connection extends EventEmitter {
     this.subs.push(sub);
     if (this.client.connected) this.client.subscribe(filter, { qos });
     return () => {
+      sub.removed = true;
       const i = this.subs.indexOf(sub);
       if (i >= 0) this.subs.splice(i, 1);
       if (!this.subs.some((s) => s.filter === filter) && this.client.connected) this.client.unsubscribe(filter);
