@@ -294,7 +294,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
 
   const address = server.address() as net.AddressInfo;
   const port = address.port;
-  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  // a client on this machine dials loopback when the broker binds every address
+  const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
 
   return {
