@@ -1,0 +1,160 @@
+/**
+ * Config node `iotdm-platform`: the device-management server. It owns one MQTT connection (to an
+ * external broker, or to the embedded aedes broker it starts), the Platform core (registry and
+ * management requests), the persistence of the registry in context, and the fan-out of connection
+ * state and of errors to the nodes that use it. The protocol lives in nodes/core.
+ */
+import type { NodeAPI } from 'node-red';
+import { Platform } from './core/platform';
+import { PLATFORM_SUBSCRIPTION } from './core/topics';
+import { Connection, type ConnectionState } from './transport/connection';
+import { startEmbeddedBroker } from './transport/embedded-broker';
+import { tlsOptionsOf } from './shared/tls-options';
+import { ErrorReporter } from './shared/error-reporter';
+import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platform-node';
+
+const REGISTRY_KEY = 'iotdm-registry';
+
+function num(v: string | number | undefined, dflt: number): number {
+  const n = Number(v);
+  return v === '' || v === undefined || !Number.isFinite(n) || n < 0 ? dflt : n;
+}
+
+export = function (RED: NodeAPI): void {
+  function IotdmPlatformNode(this: PlatformNode, config: PlatformNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const users = new ErrorReporter(node);
+    const connectionUsers = new Set<PlatformUser>();
+    const store = config.contextStore || undefined;
+    node.state = 'connecting';
+
+    let connection: Connection | undefined;
+    const platform = new Platform(
+      (topic, payload) => (connection ? connection.publish(topic, payload, 1) : Promise.reject(new Error(RED._('iotdm-platform.errors.not-connected')))),
+      {
+        requestTimeoutMs: num(config.requestTimeout, 300) * 1000,
+        responseTimeoutMs: num(config.responseTimeout, 30) * 1000,
+        downloadTimeoutMs: num(config.downloadTimeout, 600) * 1000,
+        installTimeoutMs: num(config.installTimeout, 600) * 1000,
+        maxInFlight: Math.max(1, num(config.maxInFlight, 500)),
+        alwaysSendFirmwareUpdate: !!config.alwaysSendFirmwareUpdate,
+      },
+    );
+    node.platform = platform;
+
+    platform.on('invalid', (err, info) => {
+      users.report(err, { topic: info.topic, payload: info.payload, device: info.device } as never);
+    });
+
+    // the registry survives a restart when the context store is persistent
+    let saveTimer: NodeJS.Timeout | undefined;
+    const save = () => {
+      saveTimer = undefined;
+      try {
+        node.context().set(REGISTRY_KEY, platform.registry.toJSON(), store);
+      } catch (err) {
+        node.warn(RED._('iotdm-platform.errors.save-failed', { error: (err as Error).message }));
+      }
+    };
+    platform.registry.on('change', () => {
+      if (!saveTimer) saveTimer = setTimeout(save, 1000);
+    });
+    const restore = new Promise<void>((resolve) => {
+      try {
+        node.context().get(REGISTRY_KEY, store, (err: Error | null | undefined, value: unknown) => {
+          if (err) node.warn(RED._('iotdm-platform.errors.restore-failed', { error: err.message }));
+          else if (value) platform.registry.restore(value);
+          resolve();
+        });
+      } catch (err) {
+        node.warn(RED._('iotdm-platform.errors.restore-failed', { error: (err as Error).message }));
+        resolve();
+      }
+    });
+
+    const setState = (state: ConnectionState, detail?: string) => {
+      node.state = state;
+      for (const u of connectionUsers) u.onConnectionState?.(state, detail);
+    };
+
+    node.register = (user) => {
+      users.add(user);
+      connectionUsers.add(user);
+      user.onConnectionState?.(node.state);
+    };
+    node.deregister = (user) => {
+      users.delete(user);
+      connectionUsers.delete(user);
+    };
+
+    const tls = tlsOptionsOf(RED, config.tls);
+    const creds = node.credentials ?? {};
+
+    async function start(): Promise<void> {
+      await restore;
+      let url = config.url;
+      let rejectUnauthorized = tls?.rejectUnauthorized;
+      if (config.broker !== 'external') {
+        if (config.tls && (!tls?.cert || !tls?.key)) throw new Error(RED._('iotdm-platform.errors.tls-needs-cert'));
+        node.broker = await startEmbeddedBroker({
+          port: num(config.port, 1883),
+          host: config.bind || '127.0.0.1',
+          username: creds.username || undefined,
+          password: creds.password || undefined,
+          tls: tls?.cert && tls?.key ? { cert: tls.cert, key: tls.key, ca: tls.ca, passphrase: tls.passphrase } : undefined,
+        });
+        url = `${tls?.cert ? 'mqtts' : 'mqtt'}://127.0.0.1:${node.broker.port}`;
+        rejectUnauthorized = false; // our own broker on loopback
+        node.log(RED._('iotdm-platform.log.embedded', { url: node.broker.url }));
+      }
+      if (!url) throw new Error(RED._('iotdm-platform.errors.no-url'));
+      connection = new Connection({
+        url,
+        clientId: config.clientId || `iotdm-platform-${node.id}`,
+        username: creds.username || undefined,
+        password: creds.password || undefined,
+        clean: config.cleanSession !== false,
+        keepalive: num(config.keepalive, 60),
+        ca: tls?.ca,
+        cert: config.broker === 'external' ? tls?.cert : undefined,
+        key: config.broker === 'external' ? tls?.key : undefined,
+        servername: tls?.servername,
+        rejectUnauthorized,
+      });
+      node.connection = connection;
+      connection.on('state', (s: ConnectionState, detail?: string) => setState(s, detail));
+      connection.on('transportError', (err: Error) => node.debug(`mqtt: ${err.message}`));
+      connection.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
+    }
+
+    node.ready = start().catch((err: Error) => {
+      setState('disconnected', err.message);
+      node.error(RED._('iotdm-platform.errors.start-failed', { error: err.message }));
+    });
+
+    node.on('close', async (_removed: boolean, done: () => void) => {
+      try {
+        await node.ready;
+        platform.close();
+        if (saveTimer) {
+          clearTimeout(saveTimer);
+          save();
+        }
+        if (connection) await connection.close(3000);
+        if (node.broker) await node.broker.close();
+      } catch (err) {
+        node.warn((err as Error).message);
+      }
+      setState('closed');
+      done();
+    });
+  }
+
+  RED.nodes.registerType('iotdm-platform', IotdmPlatformNode as never, {
+    credentials: {
+      username: { type: 'text' },
+      password: { type: 'password' },
+    },
+  });
+};

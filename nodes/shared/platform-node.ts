@@ -1,0 +1,44 @@
+/** The types of the `iotdm-platform` config node, for the nodes that use it. */
+import type { Node, NodeDef } from 'node-red';
+import type { Platform } from '../core/platform';
+import type { Connection, ConnectionState } from '../transport/connection';
+import type { EmbeddedBroker } from '../transport/embedded-broker';
+
+export interface PlatformNodeDef extends NodeDef {
+  broker: 'embedded' | 'external';
+  url: string;
+  clientId: string;
+  cleanSession: boolean;
+  keepalive: string;
+  tls: string;
+  port: string;
+  bind: string;
+  requestTimeout: string;
+  responseTimeout: string;
+  downloadTimeout: string;
+  installTimeout: string;
+  maxInFlight: string;
+  alwaysSendFirmwareUpdate: boolean;
+  contextStore: string;
+}
+
+export interface PlatformCredentials {
+  username?: string;
+  password?: string;
+}
+
+export interface PlatformUser extends Node {
+  onConnectionState?(state: ConnectionState, detail?: string): void;
+}
+
+export interface PlatformNode extends Node<PlatformCredentials> {
+  platform: Platform;
+  connection?: Connection;
+  broker?: EmbeddedBroker;
+  /** resolves when the broker (embedded) is listening and the registry is restored */
+  ready: Promise<void>;
+  state: ConnectionState;
+  register(user: PlatformUser): void;
+  deregister(user: PlatformUser): void;
+}
+
