@@ -695,3 +695,22 @@ export class DeviceAgent extends EventEmitter {
     return failed;
   }
 }
+
+// ------------------------------------------------------------------------------------ host
+
+/** A user of the agent's connection: told every change of connection state (and once on add). */
+export interface AgentUser {
+  onConnectionState?(state: ConnectionState, detail?: string): void;
+}
+
+/**
+ * What the `iotdm-device` config node offers to its handler nodes (kept here, free of Node-RED, so
+ * a handler node needs only this type): the agent (absent when the configuration is invalid, with
+ * `configError` saying why) and the connection state fan-out.
+ */
+export interface DeviceAgentHost {
+  agent?: DeviceAgent;
+  configError?: string;
+  addUser(user: AgentUser): void;
+  removeUser(user: AgentUser): void;
+}

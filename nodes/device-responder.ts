@@ -1,0 +1,186 @@
+/**
+ * Node `device-responder` (type `iotdm-device-responder`): answers `device/reboot` and
+ * `device/factoryReset` (protocol.md §3.8) for every device of its `iotdm-device`, emits a typed
+ * action message for the user's flow, and answers 202 at once (mode "auto") or with the rc that the
+ * flow sends back (mode "flow"). Input `msg.topic = "manage"` sends a manage for a device that has
+ * restarted, which completes the platform's request. A thin wrapper over the DeviceAgent.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { ActionRequest, DeviceAgentHost, DmHandler } from './core/device-agent';
+import type { ConnectionState } from './transport/connection';
+import { compile } from './core/validate';
+import { deviceKey, type DeviceRef } from './core/topics';
+import { answerMessageSchema, manageMessageSchema, type ActionMessage, type AnswerMessage, type DeviceAction, type ManageMessage } from './core/device-messages';
+
+const validateAnswer = compile<AnswerMessage>(answerMessageSchema);
+const validateManage = compile<ManageMessage>(manageMessageSchema);
+
+
+interface ResponderDef extends NodeDef {
+  device: string;
+  mode?: 'auto' | 'flow';
+  reboot?: boolean;
+  factoryReset?: boolean;
+  /** seconds the flow has to answer in mode "flow"; 0 = no limit */
+  timeout?: string | number;
+}
+
+interface Waiting {
+  req: ActionRequest;
+  timer?: NodeJS.Timeout;
+}
+
+const ACTION_OF: Record<string, DeviceAction> = { reboot: 'device/reboot', factoryReset: 'device/factoryReset' };
+
+export = function (RED: NodeAPI): void {
+  function DeviceResponder(this: Node, config: ResponderDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const mode = config.mode === 'flow' ? 'flow' : 'auto';
+    const supported: Record<DeviceAction, boolean> = {
+      'device/reboot': config.reboot !== false,
+      'device/factoryReset': config.factoryReset !== false,
+    };
+    const timeoutS = config.timeout === undefined || config.timeout === '' ? 60 : Number(config.timeout);
+    const host = RED.nodes.getNode(config.device) as unknown as (Node & DeviceAgentHost) | null;
+    const waiting = new Map<string, Waiting[]>();
+    let seen = 0;
+    let answered = 0;
+    let connState: ConnectionState | 'invalid' = 'connecting';
+
+    const showStatus = () => {
+      const fill = connState === 'connected' ? 'green' : connState === 'connecting' ? 'yellow' : 'red';
+      node.status({
+        fill,
+        shape: connState === 'connected' ? 'dot' : 'ring',
+        text: RED._('device-responder.status.counts', { state: RED._(`device-responder.state.${connState}`), seen, answered }),
+      });
+    };
+
+    const agent = host?.agent;
+    if (!host || !agent) {
+      connState = 'invalid';
+      const why = host ? host.configError ?? '' : RED._('device-responder.errors.no-device');
+      node.error(RED._('device-responder.errors.not-configured', { error: why }));
+      showStatus();
+      node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) => {
+        node.error(RED._('device-responder.errors.not-configured', { error: why }), msg);
+        done();
+      });
+      return;
+    }
+
+    const user = {
+      onConnectionState(state: ConnectionState) {
+        connState = state;
+        showStatus();
+      },
+    };
+    host.addUser(user);
+
+    const answer = (w: Waiting, rc: number, message?: string) => {
+      clearTimeout(w.timer);
+      const list = waiting.get(w.req.reqId);
+      if (list) {
+        const rest = list.filter((x) => x !== w);
+        if (rest.length) waiting.set(w.req.reqId, rest);
+        else waiting.delete(w.req.reqId);
+      }
+      const p = w.req.reply(rc, message);
+      answered++;
+      showStatus();
+      return p;
+    };
+
+    const handler: DmHandler = {
+      name: `device-responder ${node.id}`,
+      actions: ['reboot', 'factoryReset'],
+      supports: { deviceActions: supported['device/reboot'] || supported['device/factoryReset'] },
+      onAction(req) {
+        const action = ACTION_OF[req.action];
+        seen++;
+        if (!supported[action]) {
+          // the wire message is protocol data for the platform, in English
+          void answer({ req }, 501, `${action} is not supported by this device`).catch((err: Error) =>
+            node.error(RED._('device-responder.errors.publish', { reqId: req.reqId, error: err.message })),
+          );
+          return;
+        }
+        const out = { topic: action, payload: { action, reqId: req.reqId, typeId: req.device.typeId, deviceId: req.device.deviceId } satisfies ActionMessage };
+        if (mode === 'auto') {
+          // answer first, then act: the flow may restart the process (protocol.md §7, item 4)
+          answer({ req }, 202).then(
+            () => node.send(out),
+            (err: Error) => node.error(RED._('device-responder.errors.publish', { reqId: req.reqId, error: err.message })),
+          );
+          return;
+        }
+        const w: Waiting = { req };
+        if (timeoutS > 0) {
+          w.timer = setTimeout(() => {
+            node.warn(RED._('device-responder.errors.flow-timeout', { reqId: req.reqId, device: deviceKey(req.device), timeout: timeoutS }));
+            answer(w, 500, `no answer from the flow within ${timeoutS} s`).catch(() => undefined);
+          }, timeoutS * 1000);
+        }
+        waiting.set(req.reqId, [...(waiting.get(req.reqId) ?? []), w]);
+        showStatus();
+        node.send(out);
+      },
+    };
+    try {
+      agent.register(handler);
+    } catch (err) {
+      node.error(RED._('device-responder.errors.register', { error: (err as Error).message }));
+    }
+    showStatus();
+
+    node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) => {
+      const fail = (text: string) => {
+        node.error(text, msg);
+        done();
+      };
+      if (msg.topic === 'manage') {
+        let payload: ManageMessage;
+        try {
+          payload = validateManage(msg.payload === undefined ? null : msg.payload);
+        } catch (err) {
+          return fail(RED._('device-responder.errors.invalid-manage', { error: (err as Error).message }));
+        }
+        const device: DeviceRef = payload && typeof payload === 'object' ? payload : agent.identity;
+        if (!agent.isOurs(device)) return fail(RED._('device-responder.errors.not-ours', { device: `${device.typeId}:${device.deviceId}` }));
+        agent.manage(device).then(
+          (r) => {
+            if (r.rc === 200) done();
+            else fail(RED._('device-responder.errors.manage-rc', { device: `${device.typeId}:${device.deviceId}`, rc: r.rc, message: r.message ?? '' }));
+          },
+          (err: Error) => fail(RED._('device-responder.errors.manage', { device: `${device.typeId}:${device.deviceId}`, error: err.message })),
+        );
+        return;
+      }
+      let a: AnswerMessage;
+      try {
+        a = validateAnswer(msg.payload);
+      } catch (err) {
+        return fail(RED._('device-responder.errors.invalid-answer', { error: (err as Error).message }));
+      }
+      const list = waiting.get(a.reqId) ?? [];
+      const matches = a.typeId ? list.filter((w) => w.req.device.typeId === a.typeId && w.req.device.deviceId === a.deviceId) : list;
+      if (matches.length === 0) return fail(RED._('device-responder.errors.unknown-reqid', { reqId: a.reqId }));
+      if (matches.length > 1) return fail(RED._('device-responder.errors.ambiguous', { reqId: a.reqId, count: matches.length }));
+      answer(matches[0], a.rc, a.message).then(
+        () => done(),
+        (err: Error) => fail(RED._('device-responder.errors.publish', { reqId: a.reqId, error: err.message })),
+      );
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      agent.unregister(handler);
+      host.removeUser(user);
+      for (const list of waiting.values()) for (const w of list) clearTimeout(w.timer);
+      waiting.clear();
+      done();
+    });
+  }
+
+  RED.nodes.registerType('iotdm-device-responder', DeviceResponder as never);
+};

@@ -1,0 +1,198 @@
+/**
+ * Config node `iotdm-device`: one device identity (or a gateway and the devices behind it), its MQTT
+ * connection and its DeviceAgent. A thin wrapper: reads and checks the config, builds the
+ * Connection and the agent (nodes/core/device-agent.ts), reports the agent's events through the
+ * node's log, fans connection state out to its users, closes within Node-RED's close timeout.
+ */
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { Connection, type ConnectionOptions } from './transport/connection';
+import { DeviceAgent, type AgentUser, type DeviceAgentHost, type MessageErrorEvent } from './core/device-agent';
+import { parseDeviceList } from './core/device-list';
+import { isValidId, type DeviceRef } from './core/topics';
+import type { DeviceInfo } from './core/messages';
+
+const DEVICE_INFO_KEYS = ['serialNumber', 'manufacturer', 'model', 'deviceClass', 'description', 'fwVersion', 'hwVersion', 'descriptiveLocation'] as const;
+
+interface IotdmDeviceDef extends NodeDef {
+  broker: string;
+  clientId?: string;
+  tls?: string;
+  mode?: 'device' | 'gateway';
+  typeId: string;
+  deviceId: string;
+  devices?: string;
+  lifetime?: string | number;
+  metadata?: string;
+  serialNumber?: string;
+  manufacturer?: string;
+  model?: string;
+  deviceClass?: string;
+  description?: string;
+  fwVersion?: string;
+  hwVersion?: string;
+  descriptiveLocation?: string;
+}
+interface Credentials {
+  username?: string;
+  password?: string;
+}
+type IotdmDeviceNode = Node<Credentials> & DeviceAgentHost & { connection?: Connection };
+
+interface Settings {
+  options: ConnectionOptions;
+  identity: DeviceRef;
+  devices: DeviceRef[];
+  lifetime: number;
+  deviceInfo: DeviceInfo;
+  metadata: Record<string, unknown>;
+}
+
+/** Check the config; returns the settings or the list of problems (the ids of the catalogue, with args). */
+function readConfig(c: IotdmDeviceDef): Settings | { problems: { key: string; args?: Record<string, unknown> }[] } {
+  const problems: { key: string; args?: Record<string, unknown> }[] = [];
+  const url = (c.broker ?? '').trim();
+  try {
+    const u = new URL(url);
+    if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(u.protocol)) problems.push({ key: 'broker', args: { value: url } });
+  } catch {
+    problems.push({ key: 'broker', args: { value: url } });
+  }
+  const typeId = (c.typeId ?? '').trim();
+  const deviceId = (c.deviceId ?? '').trim();
+  if (!isValidId(typeId)) problems.push({ key: 'typeId', args: { value: typeId } });
+  if (!isValidId(deviceId)) problems.push({ key: 'deviceId', args: { value: deviceId } });
+  let devices: DeviceRef[] = [];
+  if (c.mode === 'gateway') {
+    const list = parseDeviceList(c.devices);
+    devices = list.devices;
+    for (const e of list.errors) problems.push({ key: 'devices', args: { error: e } });
+  }
+  const lifetime = c.lifetime === undefined || c.lifetime === '' ? 3600 : Number(c.lifetime);
+  if (!Number.isInteger(lifetime) || lifetime < 0) problems.push({ key: 'lifetime', args: { value: c.lifetime } });
+  let metadata: Record<string, unknown> = {};
+  if (c.metadata && c.metadata.trim()) {
+    try {
+      const m = JSON.parse(c.metadata);
+      if (!m || typeof m !== 'object' || Array.isArray(m)) throw new Error('not a JSON object');
+      metadata = m;
+    } catch (err) {
+      problems.push({ key: 'metadata', args: { error: (err as Error).message } });
+    }
+  }
+  const deviceInfo: DeviceInfo = {};
+  for (const k of DEVICE_INFO_KEYS) {
+    const v = c[k];
+    if (typeof v === 'string' && v.trim() !== '') deviceInfo[k] = v.trim();
+  }
+  if (problems.length) return { problems };
+  return {
+    options: { url, clientId: c.clientId?.trim() || undefined },
+    identity: { typeId, deviceId },
+    devices,
+    lifetime,
+    deviceInfo,
+    metadata,
+  };
+}
+
+export = function (RED: NodeAPI): void {
+  function IotdmDevice(this: IotdmDeviceNode, config: IotdmDeviceDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const users = new Set<AgentUser>();
+    node.addUser = (user) => {
+      users.add(user);
+      if (node.connection) node.connection.register(user);
+      else user.onConnectionState?.('closed', node.configError);
+    };
+    node.removeUser = (user) => {
+      users.delete(user);
+      node.connection?.deregister(user);
+    };
+
+    const settings = readConfig(config);
+    if ('problems' in settings) {
+      node.configError = settings.problems.map((p) => RED._(`iotdm-device.errors.${p.key}`, p.args as Record<string, string>)).join('; ');
+      node.error(RED._('iotdm-device.errors.invalid-config', { error: node.configError }));
+      return;
+    }
+    const options: ConnectionOptions = { ...settings.options };
+    if (node.credentials?.username) options.username = node.credentials.username;
+    if (node.credentials?.password) options.password = node.credentials.password;
+    if (config.tls) {
+      const tlsNode = RED.nodes.getNode(config.tls) as (Node & { addTLSOptions?(o: Record<string, unknown>): void }) | null;
+      if (!tlsNode?.addTLSOptions) {
+        node.configError = RED._('iotdm-device.errors.tls');
+        node.error(RED._('iotdm-device.errors.invalid-config', { error: node.configError }));
+        return;
+      }
+      tlsNode.addTLSOptions(options as unknown as Record<string, unknown>);
+    }
+
+    const connection = new Connection(options);
+    node.connection = connection;
+    let agent: DeviceAgent;
+    try {
+      agent = new DeviceAgent(connection, {
+        identity: settings.identity,
+        devices: settings.devices,
+        lifetime: settings.lifetime,
+        deviceInfo: settings.deviceInfo,
+        metadata: settings.metadata,
+      });
+    } catch (err) {
+      node.configError = (err as Error).message;
+      node.error(RED._('iotdm-device.errors.invalid-config', { error: node.configError }));
+      void connection.close(1000);
+      node.connection = undefined;
+      return;
+    }
+    node.agent = agent;
+    for (const u of users) connection.register(u);
+
+    let lastTransportError = '';
+    connection.on('transportError', (err: Error) => {
+      // mqtt.js repeats the same error on every reconnect attempt: log it when it changes
+      if (err.message === lastTransportError) return;
+      lastTransportError = err.message;
+      node.warn(RED._('iotdm-device.errors.connection', { error: err.message }));
+    });
+    connection.on('state', (state: string) => {
+      if (state === 'connected') {
+        lastTransportError = '';
+        node.log(RED._('iotdm-device.log.connected', { url: options.url }));
+      }
+    });
+    agent.on('messageError', (e: MessageErrorEvent) => {
+      node.error(RED._('iotdm-device.errors.bad-message', { topic: e.topic, error: e.error.message }), {
+        topic: e.topic,
+        payload: e.payload,
+        error: e.error,
+      } as never);
+    });
+    agent.on('handlerError', (e: { error: Error; topic: string; reqId?: string }) => {
+      node.error(RED._('iotdm-device.errors.handler', { topic: e.topic, error: e.error.message }), { topic: e.topic, reqId: e.reqId } as never);
+    });
+    agent.on('manageError', (e: { device: DeviceRef; error: Error }) => {
+      node.debug(RED._('iotdm-device.errors.manage', { device: `${e.device.typeId}:${e.device.deviceId}`, error: e.error.message }));
+    });
+    agent.on('managed', (e: { device: DeviceRef; rc: number; message?: string }) => {
+      if (e.rc !== 200) {
+        node.warn(RED._('iotdm-device.errors.manage-rc', { device: `${e.device.typeId}:${e.device.deviceId}`, rc: e.rc, message: e.message ?? '' }));
+      }
+    });
+    agent.on('debug', (text: string) => node.debug(text));
+    agent.start();
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      agent.stop();
+      node.agent = undefined;
+      // Node-RED waits 15 s for close handlers: leave room
+      connection.close(4000).then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('iotdm-device', IotdmDevice as never, {
+    credentials: { username: { type: 'text' }, password: { type: 'password' } },
+  } as never);
+};
