@@ -1,0 +1,110 @@
+/**
+ * A simulated fleet for platform-side tests: one real mqtt.js client speaking the device side of the
+ * protocol for many devices on the device-scoped topics (as a gateway does). Each device manages,
+ * answers device actions with the rc its behaviour gives, and manages again after a reboot.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { DeviceRef } from '../../nodes/core/topics';
+
+export interface ActionAnswer {
+  rc: number | string;
+  message?: string;
+  /** send a manage this many ms after answering (the device restarted) */
+  remanageAfterMs?: number;
+  /** do not answer at all */
+  silent?: boolean;
+}
+
+export interface FleetOptions {
+  url: string;
+  devices: DeviceRef[];
+  supports?: Record<string, boolean | number>;
+  /** how a device answers reboot / factory_reset; default 202 and a manage after 5 ms */
+  onAction?: (device: DeviceRef, action: 'reboot' | 'factory_reset', reqId: string) => ActionAnswer;
+  username?: string;
+  password?: string;
+}
+
+export class Fleet {
+  client!: MqttClient;
+  /** every initiate each device received */
+  readonly actions: { device: DeviceRef; action: string; reqId: string }[] = [];
+  readonly responses = new Map<string, { rc: number; topic: string }>();
+  private managed = 0;
+  private manageWaiters: (() => void)[] = [];
+
+  constructor(readonly opts: FleetOptions) {}
+
+  async start(): Promise<void> {
+    this.client = mqtt.connect(this.opts.url, {
+      protocolVersion: 4,
+      clientId: `fleet-${Math.random().toString(16).slice(2)}`,
+      username: this.opts.username,
+      password: this.opts.password,
+      reconnectPeriod: 200,
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.client.once('connect', () => resolve());
+      this.client.once('error', reject);
+    });
+    (this.client.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
+    this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    await this.client.subscribeAsync('iotdm-1/type/+/id/+/#', { qos: 1 });
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const parts = topic.split('/');
+    const device = { typeId: parts[2], deviceId: parts[4] };
+    const path = parts.slice(5).join('/');
+    const body = JSON.parse(payload.toString());
+    if (path === 'response') {
+      this.responses.set(body.reqId, { rc: body.rc, topic });
+      if (body.rc === 200 && String(body.reqId).startsWith('manage-')) {
+        this.managed++;
+        this.manageWaiters.splice(0).forEach((w) => w());
+      }
+      return;
+    }
+    const m = /^mgmt\/initiate\/device\/(reboot|factory_reset)$/.exec(path);
+    if (!m) return;
+    const action = m[1] as 'reboot' | 'factory_reset';
+    this.actions.push({ device, action, reqId: body.reqId });
+    const answer = this.opts.onAction?.(device, action, body.reqId) ?? { rc: 202, remanageAfterMs: 5 };
+    if (answer.silent) return;
+    this.publish(device, 'response', { reqId: body.reqId, rc: answer.rc, ...(answer.message ? { message: answer.message } : {}) });
+    if (answer.remanageAfterMs !== undefined) setTimeout(() => this.manage(device), answer.remanageAfterMs);
+  }
+
+  publish(device: DeviceRef, path: string, body: unknown): void {
+    this.client.publish(`iotdevice-1/type/${device.typeId}/id/${device.deviceId}/${path}`, typeof body === 'string' ? body : JSON.stringify(body), { qos: 1 });
+  }
+
+  manage(device: DeviceRef): void {
+    this.publish(device, 'mgmt/manage', {
+      reqId: `manage-${device.typeId}-${device.deviceId}-${Math.random().toString(16).slice(2, 8)}`,
+      d: { lifetime: 3600, supports: this.opts.supports ?? { deviceActions: true, firmwareActions: false }, deviceInfo: { model: 'sim' } },
+    });
+  }
+
+  /** Every device manages; resolves when the platform answered 200 to all of them. */
+  async manageAll(timeoutMs = 10000): Promise<void> {
+    const target = this.managed + this.opts.devices.length;
+    for (const d of this.opts.devices) this.manage(d);
+    const deadline = Date.now() + timeoutMs;
+    while (this.managed < target) {
+      if (Date.now() > deadline) throw new Error(`only ${this.managed}/${target} manage requests answered`);
+      await new Promise<void>((r) => {
+        this.manageWaiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+export function devices(n: number, typeId = 'sim', prefix = 'dev'): DeviceRef[] {
+  return Array.from({ length: n }, (_, i) => ({ typeId, deviceId: `${prefix}-${String(i).padStart(4, '0')}` }));
+}
