@@ -44,6 +44,7 @@ export const manageMessageSchema: Record<string, unknown> = {
     { type: 'null' },
     { type: 'number' },
     { const: '' },
-    { type: 'object', properties: { typeId: ID, deviceId: ID }, required: ['typeId', 'deviceId'], additionalProperties: false },
+    // other properties are ignored: the action message itself can be wired back as "this device restarted"
+    { type: 'object', properties: { typeId: ID, deviceId: ID }, required: ['typeId', 'deviceId'] },
   ],
 };

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `npm start`: Node-RED 4.1 with this package, its embedded broker and the demo flow (the
+// "simulated fleet" example), in a user directory of its own (.demo/). Nothing else to set up.
+//
+//   PORT              editor and HTTP port (default 1880)
+//   IOTDM_MQTT_PORT   the embedded broker's port (default 1883)
+//   npm start -- --keep   keep the flow you edited in .demo/ instead of the demo flow
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { spawn } = require('child_process');
+
+const root = path.join(__dirname, '..');
+const userDir = path.join(root, '.demo');
+const keep = process.argv.includes('--keep');
+const uiPort = Number(process.env.PORT || 1880);
+const mqttPort = Number(process.env.IOTDM_MQTT_PORT || 1883);
+
+fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
+// Node-RED loads the package as an installed module (nodes, icons, locales, examples)
+const link = path.join(userDir, 'node_modules', 'node-red-contrib-iotdm');
+try {
+  fs.rmSync(link, { recursive: true, force: true });
+} catch {
+  /* not there */
+}
+fs.symlinkSync(root, link, 'dir');
+fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'iotdm-demo', private: true, dependencies: { 'node-red-contrib-iotdm': 'file:..' } }, null, 2));
+
+const flowFile = path.join(userDir, 'flows.json');
+if (!keep || !fs.existsSync(flowFile)) {
+  const flow = JSON.parse(fs.readFileSync(path.join(root, 'examples', 'simulated-fleet.json'), 'utf8'));
+  for (const n of flow) {
+    if (n.type === 'iotdm-platform') n.port = mqttPort;
+    if (n.type === 'iotdm-device') n.broker = `mqtt://127.0.0.1:${mqttPort}`;
+  }
+  fs.writeFileSync(flowFile, JSON.stringify(flow, null, 2));
+}
+
+fs.writeFileSync(
+  path.join(userDir, 'settings.js'),
+  `module.exports = {
+  uiPort: ${uiPort},
+  uiHost: '127.0.0.1',
+  flowFile: 'flows.json',
+  flowFilePretty: true,
+  // the demo's credentials file stays readable; use a credentialSecret for anything real
+  credentialSecret: false,
+  contextStorage: { default: { module: 'localfilesystem' } },
+  telemetry: { enabled: false },
+  editorTheme: { tours: false, projects: { enabled: false } },
+  logging: { console: { level: 'info', metrics: false, audit: false } },
+};
+`,
+);
+
+const redJs = require.resolve('node-red/red.js');
+console.log(`iotdm demo: editor http://127.0.0.1:${uiPort}/  embedded broker mqtt://127.0.0.1:${mqttPort}`);
+const child = spawn(process.execPath, [redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit', cwd: root });
+const stop = (sig) => child.kill(sig);
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
+child.on('exit', (code) => process.exit(code ?? 0));
