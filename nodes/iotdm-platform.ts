@@ -11,6 +11,7 @@ import { Connection, type ConnectionState } from './transport/connection';
 import { startEmbeddedBroker } from './transport/embedded-broker';
 import { tlsOptionsOf } from './shared/tls-options';
 import { ErrorReporter } from './shared/error-reporter';
+import { createHttpApi, mountApi, MountError, type MountTarget } from './shared/http-api';
 import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platform-node';
 
 const REGISTRY_KEY = 'iotdm-registry';
@@ -128,12 +129,32 @@ export = function (RED: NodeAPI): void {
       connection.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
     }
 
+    // the v0002 management-requests API on Node-RED's HTTP server (protocol.md §5)
+    let unmountApi: (() => void) | undefined;
+    if (config.api) {
+      const root = config.apiRoot || '/api/v0002';
+      if (!creds.apiKey || !creds.apiToken) node.warn(RED._('iotdm-platform.errors.api-no-credentials'));
+      try {
+        const api = createHttpApi(platform.requests, {
+          credentials: () => ({ apiKey: node.credentials?.apiKey, apiToken: node.credentials?.apiToken }),
+          t: (key, vars) => RED._(`iotdm-platform.api.${key}`, vars),
+          onError: (err) => node.error(RED._('iotdm-platform.errors.api-failed', { error: err.message })),
+        });
+        unmountApi = mountApi(RED.httpNode as unknown as MountTarget, root, api);
+        node.log(RED._('iotdm-platform.log.api', { root }));
+      } catch (err) {
+        if (!(err instanceof MountError)) throw err;
+        node.error(RED._(`iotdm-platform.errors.api-${err.reason}`, { root }));
+      }
+    }
+
     node.ready = start().catch((err: Error) => {
       setState('disconnected', err.message);
       node.error(RED._('iotdm-platform.errors.start-failed', { error: err.message }));
     });
 
     node.on('close', async (_removed: boolean, done: () => void) => {
+      unmountApi?.();
       try {
         await node.ready;
         platform.close();
@@ -155,6 +176,8 @@ export = function (RED: NodeAPI): void {
     credentials: {
       username: { type: 'text' },
       password: { type: 'password' },
+      apiKey: { type: 'text' },
+      apiToken: { type: 'password' },
     },
   });
 };

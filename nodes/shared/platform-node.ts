@@ -20,11 +20,17 @@ export interface PlatformNodeDef extends NodeDef {
   maxInFlight: string;
   alwaysSendFirmwareUpdate: boolean;
   contextStore: string;
+  /** serve the v0002 management-requests API on RED.httpNode */
+  api?: boolean;
+  apiRoot?: string;
 }
 
 export interface PlatformCredentials {
   username?: string;
   password?: string;
+  /** HTTP Basic user and password of the management-requests API */
+  apiKey?: string;
+  apiToken?: string;
 }
 
 export interface PlatformUser extends Node {
