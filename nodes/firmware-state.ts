@@ -1,0 +1,172 @@
+/**
+ * Node `firmware-state` (type `iotdm-firmware-state`): the `mgmt.firmware` attribute of every device
+ * of its `iotdm-device` (protocol.md §3.6-3.9). A thin wrapper over FirmwareHandler
+ * (nodes/core/firmware-handler.ts): registers it with the device's agent, sends its download /
+ * install commands on the output, feeds the flow's progress messages into it, keeps its state in
+ * the node context (so a downloaded image is still "downloaded" after a restart), and optionally
+ * runs the built-in downloader (nodes/core/firmware-downloader.ts).
+ */
+import path from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { DeviceAgentHost } from './core/device-agent';
+import type { ConnectionState } from './transport/connection';
+import { FirmwareHandler } from './core/firmware-handler';
+import { downloadFirmware } from './core/firmware-downloader';
+import { ValidationError } from './core/validate';
+import type { FirmwareCommand } from './core/firmware-messages';
+
+const STATE_KEY = 'iotdm-firmware';
+
+interface FirmwareStateDef extends NodeDef {
+  device: string;
+  /** who downloads: the user's flow, or the node itself */
+  downloader?: 'flow' | 'builtin';
+  folder?: string;
+  /** MiB */
+  maxSize?: string | number;
+  /** "auto": 202 at once; "flow": the flow's verdict answers the initiate */
+  answer?: 'auto' | 'flow';
+  /** seconds the flow has to give its verdict (answer "flow"); 0 = no limit */
+  timeout?: string | number;
+  contextStore?: string;
+}
+
+function num(v: string | number | undefined, dflt: number): number {
+  const n = Number(v);
+  return v === '' || v === undefined || !Number.isFinite(n) || n < 0 ? dflt : n;
+}
+
+export = function (RED: NodeAPI): void {
+  function FirmwareStateNode(this: Node, config: FirmwareStateDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const store = config.contextStore || undefined;
+    const host = RED.nodes.getNode(config.device) as unknown as (Node & DeviceAgentHost) | null;
+    const agent = host?.agent;
+    let connState: ConnectionState | 'invalid' = 'connecting';
+    let handler: FirmwareHandler | undefined;
+    let closed = false;
+
+    const showStatus = () => {
+      const c = handler?.counts() ?? { idle: 0, downloading: 0, downloaded: 0, installing: 0 };
+      node.status({
+        fill: connState === 'connected' ? 'green' : connState === 'connecting' ? 'yellow' : 'red',
+        shape: connState === 'connected' ? 'dot' : 'ring',
+        text: RED._('firmware-state.status.counts', { state: RED._(`firmware-state.state.${connState}`), ...c }),
+      });
+    };
+
+    if (!host || !agent) {
+      connState = 'invalid';
+      const why = host ? host.configError ?? '' : RED._('firmware-state.errors.no-device');
+      node.error(RED._('firmware-state.errors.not-configured', { error: why }));
+      showStatus();
+      node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: () => void) => {
+        node.error(RED._('firmware-state.errors.not-configured', { error: why }), msg);
+        done();
+      });
+      return;
+    }
+
+    const builtin = config.downloader === 'builtin';
+    const folder = path.resolve(config.folder || path.join(RED.settings.userDir ?? '.', 'firmware'));
+    const maxBytes = num(config.maxSize, 256) * 1024 * 1024;
+    const download = builtin
+      ? (cmd: FirmwareCommand) =>
+          // one folder per device: a gateway's devices may fetch images of the same name at once
+          downloadFirmware({ uri: cmd.uri, name: cmd.name, verifier: cmd.verifier, folder: path.join(folder, `${cmd.typeId}_${cmd.deviceId}`), maxBytes })
+      : undefined;
+
+    // persistence: one snapshot of every device, written shortly after changes and on close
+    let saveTimer: NodeJS.Timeout | undefined;
+    let statusTimer: NodeJS.Timeout | undefined;
+    const save = () => {
+      saveTimer = undefined;
+      if (!handler) return;
+      try {
+        node.context().set(STATE_KEY, handler.snapshot(), store);
+      } catch (err) {
+        node.warn(RED._('firmware-state.errors.save', { error: (err as Error).message }));
+      }
+    };
+
+    const user = {
+      onConnectionState(state: ConnectionState) {
+        connState = state;
+        showStatus();
+      },
+    };
+    host.addUser(user);
+
+    const start = (restored: unknown) => {
+      if (closed) return;
+      const h = new FirmwareHandler(agent, {
+        answer: config.answer === 'flow' ? 'flow' : 'auto',
+        answerTimeoutMs: num(config.timeout, 60) * 1000,
+        download,
+        restore: restored,
+      });
+      h.on('command', (cmd) => node.send({ topic: cmd.command, payload: cmd }));
+      h.on('change', () => {
+        if (!saveTimer) saveTimer = setTimeout(save, 50);
+        if (!statusTimer) {
+          statusTimer = setTimeout(() => {
+            statusTimer = undefined;
+            showStatus();
+          }, 200);
+        }
+      });
+      h.on('warning', (text) => node.warn(RED._('firmware-state.errors.warning', { text })));
+      h.on('downloaded', (device, result) => {
+        if (!result.ok) node.warn(RED._('firmware-state.errors.download', { device: `${device.typeId}:${device.deviceId}`, status: result.updateStatus, error: result.message }));
+      });
+      try {
+        agent.register(h);
+      } catch (err) {
+        node.error(RED._('firmware-state.errors.register', { error: (err as Error).message }));
+        return;
+      }
+      handler = h;
+      if (builtin) h.interruptedDownloads();
+      showStatus();
+    };
+    try {
+      node.context().get(STATE_KEY, store, (err: Error | null | undefined, value: unknown) => {
+        if (err) node.warn(RED._('firmware-state.errors.restore', { error: err.message }));
+        start(err ? undefined : value);
+      });
+    } catch (err) {
+      node.warn(RED._('firmware-state.errors.restore', { error: (err as Error).message }));
+      start(undefined);
+    }
+
+    node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: () => void) => {
+      if (!handler) {
+        node.error(RED._('firmware-state.errors.not-ready'), msg);
+        return done();
+      }
+      try {
+        handler.input(msg.payload);
+      } catch (err) {
+        const key = err instanceof ValidationError ? 'firmware-state.errors.invalid-input' : 'firmware-state.errors.refused';
+        node.error(RED._(key, { error: (err as Error).message }), msg);
+      }
+      done();
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      if (handler) {
+        handler.close();
+        agent.unregister(handler);
+        if (saveTimer) clearTimeout(saveTimer);
+        save();
+      }
+      clearTimeout(statusTimer);
+      host.removeUser(user);
+      done();
+    });
+  }
+
+  RED.nodes.registerType('iotdm-firmware-state', FirmwareStateNode as never);
+};
