@@ -141,7 +141,9 @@ export = function (RED: NodeAPI): void {
           onError: (err) => node.error(RED._('iotdm-platform.errors.api-failed', { error: err.message })),
         });
         unmountApi = mountApi(RED.httpNode as unknown as MountTarget, root, api);
-        node.log(RED._('iotdm-platform.log.api', { root }));
+        const nodeRoot = RED.settings.httpNodeRoot;
+        if (nodeRoot === false) node.warn(RED._('iotdm-platform.errors.api-http-disabled'));
+        else node.log(RED._('iotdm-platform.log.api', { root: `${String(nodeRoot || '/').replace(/\/+$/, '')}${root}` }));
       } catch (err) {
         if (!(err instanceof MountError)) throw err;
         node.error(RED._(`iotdm-platform.errors.api-${err.reason}`, { root }));
