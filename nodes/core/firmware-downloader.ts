@@ -189,15 +189,16 @@ function fetchTo(url: URL, part: string, algorithm: 'sha256' | 'md5' | undefined
       const out = fs.createWriteStream(part);
       let size = 0;
       out.on('error', (err) => {
+        fail(fileFailure(err)); // first: destroying the response reports a connection error of its own
         res.destroy();
-        fail(fileFailure(err));
       });
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > maxBytes) {
+          fail(new Failure(UpdateStatus.OUT_OF_MEMORY, `the image is larger than the limit of ${maxBytes} bytes`));
           res.destroy();
           out.destroy();
-          return fail(new Failure(UpdateStatus.OUT_OF_MEMORY, `the image is larger than the limit of ${maxBytes} bytes`));
+          return;
         }
         hash?.update(chunk);
         if (!out.write(chunk)) res.pause();
