@@ -201,4 +201,66 @@ describe('core/platform', () => {
       assert.throws(() => platform.requests.initiate(body), (e: InitiateError) => e.statusCode === 400, JSON.stringify(body).slice(0, 80));
     }
   });
+  it('answers location, diag and unmanage with 200, and 404 for a device that never managed', () => {
+    const { platform, sent, manage } = makePlatform();
+    platformRef.current = platform;
+    const send = (path: string, body: unknown) => platform.handleMessage(`iotdevice-1/type/T/id/D/${path}`, JSON.stringify(body));
+    send('device/update/location', { reqId: 'l0', d: { latitude: 1, longitude: 2 } });
+    manage('T', 'D');
+    sent.length = 0;
+    send('device/update/location', { reqId: 'l1', d: { latitude: 48.85, longitude: 2.35, elevation: 35 } });
+    send('add/diag/errorCodes', { reqId: 'e1', d: { errorCode: 12 } });
+    send('add/diag/log', { reqId: 'g1', d: { message: 'hot', severity: 2, data: 'AA==' } });
+    send('clear/diag/log', { reqId: 'g2' });
+    send('clear/diag/errorCodes', { reqId: 'e2' });
+    send('device/update/location', { reqId: 'l2', d: { latitude: 95, longitude: 0 } });
+    send('mgmt/unmanage', { reqId: 'u1' });
+    assert.deepEqual(
+      sent.map((s) => [s.body.reqId, s.body.rc]),
+      [
+        ['l1', 200],
+        ['e1', 200],
+        ['g1', 200],
+        ['g2', 200],
+        ['e2', 200],
+        ['l2', 400],
+        ['u1', 200],
+      ],
+    );
+    const rec = platform.registry.get({ typeId: 'T', deviceId: 'D' })!;
+    assert.equal(rec.location?.elevation, 35);
+    assert.equal(rec.managed, false);
+  });
+
+  it('404 for the first location of an unknown device', () => {
+    const { platform, sent } = makePlatform();
+    platformRef.current = platform;
+    platform.handleMessage('iotdevice-1/type/T/id/X/device/update/location', '{"reqId":"l0","d":{"latitude":1,"longitude":2}}');
+    assert.deepEqual([sent[0].body.reqId, sent[0].body.rc], ['l0', 404]);
+  });
+
+  it('accepts both notify shapes; answers only a notify that carries a reqId', () => {
+    const { platform, sent, manage } = makePlatform();
+    platformRef.current = platform;
+    manage('T', 'D');
+    sent.length = 0;
+    platform.handleMessage('iotdevice-1/type/T/id/D/notify', '{"d":{"fields":[{"field":"mgmt.firmware","value":{"state":1}}]}}');
+    platform.handleMessage('iotdevice-1/type/T/id/D/notify', '{"reqId":"n1","d":{"field":"mgmt.firmware.updateStatus","value":4}}');
+    assert.deepEqual(sent.map((s) => [s.body.reqId, s.body.rc]), [['n1', 200]]);
+    const fw = platform.registry.get({ typeId: 'T', deviceId: 'D' })!.mgmt.firmware!;
+    assert.deepEqual([fw.state, fw.updateStatus], [1, 4]);
+    platform.handleMessage('iotdevice-1/type/T/id/D/notify', '{"reqId":"n2","d":{"fields":[{"field":"mgmt.firmware","value":{"state":7}}]}}');
+    assert.deepEqual([sent[1].body.reqId, sent[1].body.rc], ['n2', 400]);
+  });
+
+  it('repairs the unquoted reqId of IBM\'s embedded C client', async () => {
+    const { platform, sent, manage } = makePlatform();
+    platformRef.current = platform;
+    manage('T', 'a');
+    sent.length = 0;
+    const req = platform.requests.initiate({ action: 'device/reboot', devices: [{ typeId: 'T', deviceId: 'a' }] });
+    await settle();
+    platform.handleMessage('iotdevice-1/type/T/id/a/response', `{"rc":202,"reqId":${sent[0].body.reqId}}`);
+    assert.equal(platform.requests.deviceStatusOf(req.id, { typeId: 'T', deviceId: 'a' })!.phase, 'reboot');
+  });
 });
