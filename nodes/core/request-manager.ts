@@ -510,7 +510,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
 
   list(opts: { _bookmark?: string; _limit?: number } = {}): Page<RequestDetails> {
     const all = [...this.requests.values()].map((r) => r.details());
-    return page(all, opts._bookmark, Math.min(Math.max(opts._limit ?? 25, 1), 100));
+    return page(all, opts._bookmark, Math.min(Math.max(opts._limit ?? 25, 1), 5000));
   }
 
   details(id: string): RequestDetails | undefined {
