@@ -4,6 +4,8 @@
 //
 //   PORT              editor and HTTP port (default 1880)
 //   IOTDM_MQTT_PORT   the embedded broker's port (default 1883)
+//   IOTDM_API_KEY, IOTDM_API_TOKEN   the management-requests API's key and token
+//                     (default demo-key / demo-token: for the demo on 127.0.0.1 alone)
 //   npm start -- --keep   keep the flow you edited in .demo/ instead of the demo flow
 'use strict';
 const fs = require('fs');
@@ -15,6 +17,8 @@ const userDir = path.join(root, '.demo');
 const keep = process.argv.includes('--keep');
 const uiPort = Number(process.env.PORT || 1880);
 const mqttPort = Number(process.env.IOTDM_MQTT_PORT || 1883);
+const apiKey = process.env.IOTDM_API_KEY || 'demo-key';
+const apiToken = process.env.IOTDM_API_TOKEN || 'demo-token';
 
 fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
 // Node-RED loads the package as an installed module (nodes, icons, locales, examples)
@@ -31,11 +35,19 @@ const flowFile = path.join(userDir, 'flows.json');
 if (!keep || !fs.existsSync(flowFile)) {
   const flow = JSON.parse(fs.readFileSync(path.join(root, 'examples', 'simulated-fleet.json'), 'utf8'));
   for (const n of flow) {
-    if (n.type === 'iotdm-platform') n.port = mqttPort;
+    if (n.type === 'iotdm-platform') Object.assign(n, { port: mqttPort, api: true, apiRoot: '/api/v0002' });
     if (n.type === 'iotdm-device') n.broker = `mqtt://127.0.0.1:${mqttPort}`;
   }
   fs.writeFileSync(flowFile, JSON.stringify(flow, null, 2));
 }
+// the API key and token are Node-RED credentials of the platform node (flows_cred.json), never in flows.json
+const credFile = path.join(userDir, 'flows_cred.json');
+const creds = fs.existsSync(credFile) ? JSON.parse(fs.readFileSync(credFile, 'utf8')) : {};
+const flowNow = JSON.parse(fs.readFileSync(flowFile, 'utf8'));
+for (const n of flowNow) {
+  if (n.type === 'iotdm-platform') creds[n.id] = { ...creds[n.id], apiKey, apiToken };
+}
+fs.writeFileSync(credFile, JSON.stringify(creds, null, 2));
 
 fs.writeFileSync(
   path.join(userDir, 'settings.js'),
@@ -55,7 +67,7 @@ fs.writeFileSync(
 );
 
 const redJs = require.resolve('node-red/red.js');
-console.log(`iotdm demo: editor http://127.0.0.1:${uiPort}/  embedded broker mqtt://127.0.0.1:${mqttPort}`);
+console.log(`iotdm demo: editor http://127.0.0.1:${uiPort}/  embedded broker mqtt://127.0.0.1:${mqttPort}  API http://127.0.0.1:${uiPort}/api/v0002 (key ${apiKey})`);
 const child = spawn(process.execPath, [redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit', cwd: root });
 const stop = (sig) => child.kill(sig);
 process.on('SIGINT', () => stop('SIGINT'));
