@@ -8,7 +8,7 @@ import type { NodeAPI } from 'node-red';
 import { Platform } from './core/platform';
 import { PLATFORM_SUBSCRIPTION } from './core/topics';
 import { Connection, type ConnectionState } from './transport/connection';
-import { startEmbeddedBroker } from './transport/embedded-broker';
+import { startEmbeddedBroker, TOKEN_AUTH_USER } from './transport/embedded-broker';
 import { tlsOptionsOf } from './shared/tls-options';
 import { ErrorReporter } from './shared/error-reporter';
 import { createHttpApi, mountApi, MountError, type MountTarget } from './shared/http-api';
@@ -110,10 +110,12 @@ export = function (RED: NodeAPI): void {
         node.log(RED._('iotdm-platform.log.embedded', { url: node.broker.url }));
       }
       if (!url) throw new Error(RED._('iotdm-platform.errors.no-url'));
+      // MQTT 3.1.1 has no password without a user name: a token alone logs in as IBM's devices do
+      const username = creds.username || (creds.password ? TOKEN_AUTH_USER : undefined);
       connection = new Connection({
         url,
         clientId: config.clientId || `iotdm-platform-${node.id}`,
-        username: creds.username || undefined,
+        username,
         password: creds.password || undefined,
         clean: config.cleanSession !== false,
         keepalive: num(config.keepalive, 60),
@@ -125,7 +127,15 @@ export = function (RED: NodeAPI): void {
       });
       node.connection = connection;
       connection.on('state', (s: ConnectionState, detail?: string) => setState(s, detail));
-      connection.on('transportError', (err: Error) => node.debug(`mqtt: ${err.message}`));
+      // say each distinct connection error once (a refused login would otherwise look like "connecting")
+      let lastError = '';
+      connection.on('transportError', (err: Error) => {
+        if (err.message !== lastError) node.warn(RED._('iotdm-platform.errors.connection', { error: err.message }));
+        lastError = err.message;
+      });
+      connection.on('state', (s: ConnectionState) => {
+        if (s === 'connected') lastError = '';
+      });
       connection.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
     }
 
