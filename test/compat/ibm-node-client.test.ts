@@ -137,4 +137,44 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
     assert.equal(dev.events.some((e) => e.event === 'connect'), false);
     assert.equal(getNode('p').platform.registry.size, 0);
   });
+  it('downloads then updates firmware: update 204, observe, initiate 202, one-field notifies merged, cancel', async () => {
+    const { cert, key } = makeSelfSignedCert();
+    certFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iotdm-ca-')), 'ca.pem');
+    fs.writeFileSync(certFile, cert);
+    await loadFlow(
+      [tlsNode, platformNode, mgmtRequestNode],
+      [
+        { id: 'tab', type: 'tab', label: 'ibm' },
+        { id: 'tls', type: 'tls-config', cert: '', key: '', ca: '', verifyservercert: false },
+        { id: 'p', type: 'iotdm-platform', broker: 'embedded', port: IBM_PORT, bind: '127.0.0.1', tls: 'tls', responseTimeout: 5 },
+        { id: 'r', type: 'iotdm-mgmt-request', z: 'tab', platform: 'p', wires: [['dev'], ['sum'], ['ans']] },
+        { id: 'dev', type: 'helper', z: 'tab' },
+        { id: 'sum', type: 'helper', z: 'tab' },
+        { id: 'ans', type: 'helper', z: 'tab' },
+      ],
+      { tls: { certdata: cert, keydata: key }, p: { password: 'secret-token' } },
+    );
+    await getNode('p').ready;
+    const ref = { typeId: 'ibmnode', deviceId: 'dev-1' };
+    const dev = startIbmDevice({});
+    await until(() => dev.events.some((e) => e.event === 'dmResponse' && e.rc === 200), 'the IBM client to be managed');
+    const parameters = [
+      { name: 'uri', value: 'https://firmware.example/fw-2.0.bin' },
+      { name: 'name', value: 'fw' },
+      { name: 'version', value: '2.0' },
+      { name: 'verifier', value: 'abc' },
+    ];
+    for (const action of ['firmware/download', 'firmware/update']) {
+      const summary = nextMessage('sum', 20000);
+      const result = nextMessage('dev', 20000);
+      getNode('r').receive({ payload: { action, devices: [ref], parameters } });
+      const s = await summary;
+      const row = (await result).payload;
+      assert.equal(s.payload.counts.success, 1, `${action}: ${JSON.stringify(row)}`);
+    }
+    assert.ok(dev.events.some((e) => e.event === 'firmwareDownload'));
+    assert.ok(dev.events.some((e) => e.event === 'firmwareUpdate'));
+    assert.equal(getNode('p').platform.registry.get(ref).deviceInfo.fwVersion, '2.0');
+    assert.equal(dev.child.exitCode, null, 'the IBM client is still running');
+  });
 });
