@@ -119,7 +119,7 @@ export = function (RED: NodeAPI): void {
         if (timeoutS > 0) {
           w.timer = setTimeout(() => {
             node.warn(RED._('device-responder.errors.flow-timeout', { reqId: req.reqId, device: deviceKey(req.device), timeout: timeoutS }));
-            answer(w, 500, `no answer from the flow within ${timeoutS} s`).catch(() => undefined);
+            answer(w, 500, RED._('device-responder.errors.flow-no-answer', { timeout: timeoutS })).catch(() => undefined);
           }, timeoutS * 1000);
         }
         waiting.set(req.reqId, [...(waiting.get(req.reqId) ?? []), w]);

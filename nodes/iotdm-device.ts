@@ -73,8 +73,8 @@ function readConfig(c: IotdmDeviceDef): Settings | { problems: { key: string; ar
   if (c.metadata && c.metadata.trim()) {
     try {
       const m = JSON.parse(c.metadata);
-      if (!m || typeof m !== 'object' || Array.isArray(m)) throw new Error('not a JSON object');
-      metadata = m;
+      if (!m || typeof m !== 'object' || Array.isArray(m)) problems.push({ key: 'metadata-not-object' });
+      else metadata = m;
     } catch (err) {
       problems.push({ key: 'metadata', args: { error: (err as Error).message } });
     }

@@ -31,7 +31,11 @@ export type ApiMessageKey =
   | 'method-not-allowed'
   | 'request-not-found'
   | 'status-not-found'
-  | 'internal';
+  | 'internal'
+  | 'reason-twice'
+  | 'reason-limit'
+  | 'reason-bookmark'
+  | 'reason-boolean';
 
 export interface HttpApiOptions {
   /** read on every request, so a credentials change needs no remount */
@@ -132,7 +136,7 @@ function basicCredentials(header: string | undefined): { user: string; pass: str
 /** `?name=value` given at most once (a repeated parameter is refused, not guessed). */
 function single(q: URLSearchParams, name: string, t: Translate): string | undefined {
   const all = q.getAll(name);
-  if (all.length > 1) throw new HttpError(400, 'invalid-query', t('invalid-query', { name, reason: 'given twice' }));
+  if (all.length > 1) throw new HttpError(400, 'invalid-query', t('invalid-query', { name, reason: t('reason-twice') }));
   return all[0];
 }
 
@@ -141,12 +145,12 @@ function paging(q: URLSearchParams, t: Translate): { _limit?: number; _bookmark?
   const limit = single(q, '_limit', t);
   if (limit !== undefined) {
     const n = /^[0-9]{1,9}$/.test(limit) ? Number(limit) : NaN;
-    if (!(n >= 1 && n <= MAX_LIMIT)) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_limit', reason: `an integer from 1 to ${MAX_LIMIT}` }));
+    if (!(n >= 1 && n <= MAX_LIMIT)) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_limit', reason: t('reason-limit', { max: MAX_LIMIT }) }));
     out._limit = n;
   }
   const bookmark = single(q, '_bookmark', t);
   if (bookmark !== undefined) {
-    if (bookmark === '' || bookmark.length > 1024) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_bookmark', reason: 'a bookmark returned by the previous page' }));
+    if (bookmark === '' || bookmark.length > 1024) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_bookmark', reason: t('reason-bookmark') }));
     out._bookmark = bookmark;
   }
   return out;
@@ -157,7 +161,7 @@ function override(q: URLSearchParams, t: Translate): boolean {
   if (v === undefined) return false;
   if (v === 'true') return true;
   if (v === 'false') return false;
-  throw new HttpError(400, 'invalid-query', t('invalid-query', { name: 'override', reason: 'true or false' }));
+  throw new HttpError(400, 'invalid-query', t('invalid-query', { name: 'override', reason: t('reason-boolean') }));
 }
 
 function hasBody(req: IncomingMessage): boolean {
