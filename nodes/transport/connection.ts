@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { topicMatches } from './topic-filter';
+import { isDmTopic } from './scoping';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
@@ -86,7 +87,17 @@ export class Connection extends EventEmitter {
       this.lastError = err.message;
       this.emit('transportError', err);
     });
-    this.client.on('message', (topic, payload) => this.dispatch(topic, payload));
+    this.client.on('message', (topic, payload, packet) => {
+      // a retained copy on a DM topic is a stale replay, not a live request or answer: IBM's broker
+      // handled DM messages as unretained (protocol.md §1.3), so a broker that stored one must not
+      // make us reboot or re-manage on every subscribe. Live messages reach existing subscriptions
+      // with the flag cleared, whatever the publisher set.
+      if (packet.retain && isDmTopic(topic)) {
+        this.emit('retainedIgnored', topic);
+        return;
+      }
+      this.dispatch(topic, payload);
+    });
   }
 
   get connected(): boolean {
