@@ -31,3 +31,16 @@ for (const dir of ['nodes', path.join('nodes', 'plugins')]) {
 }
 copyDir(path.join(root, 'icons'), path.join(out, 'icons'));
 copyDir(path.join(root, 'locales'), path.join(out, 'locales'));
+// a plugin's catalogue is looked up beside the plugin's .js: dist/nodes/plugins/locales/<lang>/<plugin>.json
+const plugins = path.join(root, 'nodes', 'plugins');
+if (fs.existsSync(plugins)) {
+  for (const f of fs.readdirSync(plugins).filter((f) => f.endsWith('.html'))) {
+    const base = f.slice(0, -'.html'.length);
+    for (const lang of fs.readdirSync(path.join(root, 'locales'))) {
+      const cat = path.join(root, 'locales', lang, `${base}.json`);
+      if (!fs.existsSync(cat)) continue;
+      fs.mkdirSync(path.join(out, 'plugins', 'locales', lang), { recursive: true });
+      fs.copyFileSync(cat, path.join(out, 'plugins', 'locales', lang, `${base}.json`));
+    }
+  }
+}

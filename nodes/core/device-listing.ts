@@ -1,0 +1,95 @@
+/**
+ * Pages of the platform's registry for user interfaces (the editor's device-management sidebar):
+ * one compact row per device, filtered by type and by an id substring, sorted by type then id, with
+ * the count of devices per type. A page costs one pass over the registry and one sort, so it stays a
+ * few milliseconds at 5,000 devices; only the page's rows are built and sent.
+ */
+import type { DeviceRecord, Registry } from './registry';
+import type { Supports } from './messages';
+import type { DeviceRef } from './topics';
+
+export type DeviceState = 'managed' | 'dormant' | 'unmanaged';
+
+export interface DeviceRow {
+  typeId: string;
+  deviceId: string;
+  state: DeviceState;
+  supports: Supports;
+  /** deviceInfo.fwVersion */
+  fwVersion?: string;
+  /** mgmt.firmware.state: 0 idle, 1 downloading, 2 downloaded */
+  fwState?: number;
+  /** mgmt.firmware.updateStatus: 0 success, 1 in progress, 2..6 failures */
+  fwUpdateStatus?: number;
+  lastActivityDateTime: string;
+}
+
+export interface DeviceFilter {
+  typeId?: string;
+  search?: string;
+}
+
+export interface DevicePage {
+  /** devices matching the filter */
+  total: number;
+  offset: number;
+  limit: number;
+  /** every type of the registry with its device count (unfiltered), sorted by type */
+  types: { typeId: string; count: number }[];
+  devices: DeviceRow[];
+}
+
+/** The largest page a caller may ask for. */
+export const MAX_PAGE = 500;
+
+export function stateOf(d: DeviceRecord): DeviceState {
+  return d.managed ? 'managed' : d.dormant ? 'dormant' : 'unmanaged';
+}
+
+export function rowOf(d: DeviceRecord): DeviceRow {
+  const row: DeviceRow = {
+    typeId: d.typeId,
+    deviceId: d.deviceId,
+    state: stateOf(d),
+    supports: { ...d.supports },
+    lastActivityDateTime: d.lastActivityDateTime,
+  };
+  const fwVersion = d.deviceInfo?.fwVersion;
+  if (typeof fwVersion === 'string' && fwVersion !== '') row.fwVersion = fwVersion;
+  const fw = d.mgmt?.firmware;
+  if (fw && typeof fw.state === 'number') row.fwState = fw.state;
+  if (fw && typeof fw.updateStatus === 'number') row.fwUpdateStatus = fw.updateStatus;
+  return row;
+}
+
+export function typeCounts(registry: Registry): { typeId: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const d of registry.list()) counts.set(d.typeId, (counts.get(d.typeId) ?? 0) + 1);
+  return [...counts].map(([typeId, count]) => ({ typeId, count })).sort((a, b) => (a.typeId < b.typeId ? -1 : a.typeId > b.typeId ? 1 : 0));
+}
+
+/** One page of the devices matching `filter` (offset and limit are clamped, never refused). */
+export function listDevices(registry: Registry, filter: DeviceFilter & { offset?: number; limit?: number } = {}): DevicePage {
+  const all = registry.query({ typeId: filter.typeId || undefined, search: filter.search || undefined });
+  const limit = Math.min(Math.max(Math.floor(filter.limit ?? 50), 1), MAX_PAGE);
+  let offset = Math.max(Math.floor(filter.offset ?? 0), 0);
+  // past the end: the last page
+  if (offset >= all.length) offset = all.length === 0 ? 0 : Math.floor((all.length - 1) / limit) * limit;
+  return {
+    total: all.length,
+    offset,
+    limit,
+    types: typeCounts(registry),
+    devices: all.slice(offset, offset + limit).map(rowOf),
+  };
+}
+
+/** Every device matching `filter`, as the refs of a request body ("all of a type", "all"). */
+export function deviceRefs(registry: Registry, filter: DeviceFilter = {}, opts: { managedOnly?: boolean } = {}): DeviceRef[] {
+  const out: DeviceRef[] = [];
+  for (const d of registry.query({ typeId: filter.typeId || undefined, search: filter.search || undefined })) {
+    if (opts.managedOnly && !d.managed) continue;
+    out.push({ typeId: d.typeId, deviceId: d.deviceId });
+  }
+  return out;
+}

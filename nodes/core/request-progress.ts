@@ -1,0 +1,82 @@
+/**
+ * Live progress of a RequestManager's requests for a user interface: every change of a request
+ * (created, a device finished, complete, removed) becomes one progress message, at most one per
+ * request per `intervalMs` (the first at once, the last change of a burst at the end of the
+ * interval), so a 5,000-device request finishing in a second costs a handful of messages, not 5,000.
+ * The final state of a request is always delivered.
+ */
+import type { RequestManager } from './request-manager';
+import type { MgmtRequest, RequestDetails } from './management-request';
+
+export type ProgressMessage = { request: RequestDetails } | { removed: string };
+
+interface Slot {
+  timer?: NodeJS.Timeout;
+  /** a change happened since the last message */
+  dirty: boolean;
+  req: MgmtRequest;
+}
+
+export class RequestProgress {
+  private readonly slots = new Map<string, Slot>();
+  private readonly listeners: [string, (...args: never[]) => void][];
+  private closed = false;
+
+  constructor(
+    private readonly manager: RequestManager,
+    private readonly send: (message: ProgressMessage) => void,
+    private readonly intervalMs = 250,
+  ) {
+    const changed = (req: MgmtRequest) => this.changed(req);
+    const removed = (id: string) => this.removed(id);
+    this.listeners = [
+      ['requestCreated', changed],
+      ['deviceComplete', changed],
+      ['requestComplete', changed],
+      ['requestRemoved', removed],
+    ];
+    for (const [event, fn] of this.listeners) manager.on(event as never, fn as never);
+  }
+
+  private changed(req: MgmtRequest): void {
+    if (this.closed) return;
+    let slot = this.slots.get(req.id);
+    if (!slot) this.slots.set(req.id, (slot = { dirty: false, req }));
+    if (slot.timer) {
+      slot.dirty = true;
+      return;
+    }
+    this.emit(slot);
+  }
+
+  private emit(slot: Slot): void {
+    slot.dirty = false;
+    this.send({ request: slot.req.details() });
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (slot.dirty) this.emit(slot);
+      else this.slots.delete(slot.req.id);
+    }, this.intervalMs);
+    slot.timer.unref?.();
+  }
+
+  private removed(id: string): void {
+    if (this.closed) return;
+    const slot = this.slots.get(id);
+    if (slot?.timer) clearTimeout(slot.timer);
+    this.slots.delete(id);
+    this.send({ removed: id });
+  }
+
+  /** Stop listening; a pending last message of each request is sent now. */
+  close(): void {
+    if (this.closed) return;
+    for (const slot of this.slots.values()) {
+      if (slot.timer) clearTimeout(slot.timer);
+      if (slot.dirty) this.send({ request: slot.req.details() });
+    }
+    this.slots.clear();
+    for (const [event, fn] of this.listeners) this.manager.off(event as never, fn as never);
+    this.closed = true;
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * Plugin `iotdm-sidebar`, runtime part: the admin endpoints behind the editor's device-management
+ * sidebar (the seed's dashboard "Actions" tab), on RED.httpAdmin under /iotdm, and the live progress
+ * of every platform's requests on the editor's comms channel (`iotdm/requests/<platformId>`).
+ *
+ *   GET  /iotdm/platforms                                     iotdm.read
+ *   GET  /iotdm/platforms/:id/devices?type&search&offset&limit  iotdm.read   (a page of the registry)
+ *   GET  /iotdm/platforms/:id/devices/refs?type&search        iotdm.read   (managed devices, for "all")
+ *   GET  /iotdm/platforms/:id/requests                        iotdm.read   (newest first)
+ *   GET  /iotdm/platforms/:id/requests/:reqId                 iotdm.read
+ *   GET  /iotdm/platforms/:id/requests/:reqId/devices?outcome&offset&limit   iotdm.read
+ *   POST /iotdm/platforms/:id/requests                        iotdm.write  (the REST body; 202)
+ *   POST /iotdm/platforms/:id/requests/:reqId/cancel          iotdm.write
+ *
+ * A launch goes through the platform's RequestManager.initiate (origin "editor"), the same engine
+ * and schema as mgmt-request and the HTTP API, so the request is visible to both.
+ */
+import type { NodeAPI } from 'node-red';
+import type { Request, Response, NextFunction } from 'express';
+import { InitiateError } from '../core/request-manager';
+import { deviceRefs, listDevices, MAX_PAGE } from '../core/device-listing';
+import { RequestProgress, type ProgressMessage } from '../core/request-progress';
+import type { Platform } from '../core/platform';
+import type { PlatformNode } from '../shared/platform-node';
+import type { RequestDetails } from '../core/management-request';
+
+const OUTCOMES = ['success', 'failure', 'timedOut', 'cancelled', 'inProgress'] as const;
+type OutcomeFilter = (typeof OUTCOMES)[number];
+
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export = function (RED: NodeAPI): void {
+  RED.plugins.registerPlugin('iotdm-sidebar', { type: 'iotdm-sidebar' } as never);
+  const t = (key: string, vars?: Record<string, unknown>) => RED._(`iotdm-sidebar.${key}`, vars as never);
+
+  // ------------------------------------------------------------------ platforms and live progress
+
+  /** one progress publisher per running platform instance (a redeploy makes a new one) */
+  const attached = new Map<string, { platform: Platform; progress: RequestProgress }>();
+
+  function platformDefs(): { id: string; name: string }[] {
+    const out: { id: string; name: string }[] = [];
+    RED.nodes.eachNode((n: { id: string; type: string; name?: string }) => {
+      if (n.type === 'iotdm-platform') out.push({ id: n.id, name: n.name || '' });
+    });
+    return out;
+  }
+
+  function runningPlatform(id: string): PlatformNode | undefined {
+    const node = RED.nodes.getNode(id) as PlatformNode | null;
+    if (!node || node.type !== 'iotdm-platform' || !node.platform) return undefined;
+    attach(id, node.platform);
+    return node;
+  }
+
+  function attach(id: string, platform: Platform): void {
+    const had = attached.get(id);
+    if (had?.platform === platform) return;
+    had?.progress.close();
+    const progress = new RequestProgress(platform.requests, (m: ProgressMessage) => RED.comms.publish(`iotdm/requests/${id}`, { platform: id, ...m } as never, false));
+    attached.set(id, { platform, progress });
+  }
+
+  /** after every deploy: follow the new platform instances, forget the removed ones */
+  function reattach(): void {
+    const live = new Set<string>();
+    for (const def of platformDefs()) if (runningPlatform(def.id)) live.add(def.id);
+    for (const [id, a] of attached) {
+      if (!live.has(id)) {
+        a.progress.close();
+        attached.delete(id);
+      }
+    }
+  }
+  RED.events.on('flows:started', reattach);
+
+  // ------------------------------------------------------------------ helpers
+
+  function platformOf(req: Request): PlatformNode {
+    const node = runningPlatform(String(req.params.id));
+    if (!node) throw new HttpError(404, t('errors.platform-not-found', { id: req.params.id }));
+    return node;
+  }
+
+  function intQuery(req: Request, name: string, dflt: number, min: number, max: number): number {
+    const v = req.query[name];
+    if (v === undefined || v === '') return dflt;
+    if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new HttpError(400, t('errors.invalid-query', { name, min, max }));
+    return Number(v);
+  }
+
+  function strQuery(req: Request, name: string): string | undefined {
+    const v = req.query[name];
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || v.length > 255) throw new HttpError(400, t('errors.invalid-query', { name, max: 255 }));
+    return v;
+  }
+
+  type Handler = (req: Request, res: Response) => unknown;
+  function route(handler: Handler) {
+    return (req: Request, res: Response, _next: NextFunction) => {
+      res.set('Cache-Control', 'no-store');
+      try {
+        const body = handler(req, res);
+        if (body !== undefined) res.json(body);
+      } catch (err) {
+        if (err instanceof HttpError) res.status(err.statusCode).json({ message: err.message });
+        else if (err instanceof InitiateError) res.status(err.statusCode).json({ message: err.message });
+        else {
+          RED.log.error(t('errors.internal', { error: (err as Error).message }));
+          res.status(500).json({ message: t('errors.internal', { error: (err as Error).message }) });
+        }
+      }
+    };
+  }
+
+  function allRequests(node: PlatformNode): RequestDetails[] {
+    const out: RequestDetails[] = [];
+    let bookmark: string | undefined;
+    do {
+      const page = node.platform.requests.list({ _limit: 100, _bookmark: bookmark });
+      out.push(...page.results);
+      bookmark = page._bookmark;
+    } while (bookmark);
+    return out.reverse();
+  }
+
+  function requestOf(node: PlatformNode, id: string) {
+    const r = node.platform.requests.get(id);
+    if (!r) throw new HttpError(404, t('errors.request-not-found', { id }));
+    return r;
+  }
+
+  // ------------------------------------------------------------------ routes
+
+  const read = RED.auth.needsPermission('iotdm.read');
+  const write = RED.auth.needsPermission('iotdm.write');
+  const app = RED.httpAdmin;
+
+  app.get(
+    '/iotdm/platforms',
+    read,
+    route(() => {
+      return platformDefs().map((def) => {
+        const node = runningPlatform(def.id);
+        return {
+          id: def.id,
+          name: def.name,
+          running: !!node,
+          state: node?.state,
+          devices: node ? node.platform.registry.size : 0,
+        };
+      });
+    }),
+  );
+
+  app.get(
+    '/iotdm/platforms/:id/devices',
+    read,
+    route((req) => {
+      const node = platformOf(req);
+      return listDevices(node.platform.registry, {
+        typeId: strQuery(req, 'type'),
+        search: strQuery(req, 'search'),
+        offset: intQuery(req, 'offset', 0, 0, 1e9),
+        limit: intQuery(req, 'limit', 50, 1, MAX_PAGE),
+      });
+    }),
+  );
+
+  app.get(
+    '/iotdm/platforms/:id/devices/refs',
+    read,
+    route((req) => {
+      const node = platformOf(req);
+      const refs = deviceRefs(node.platform.registry, { typeId: strQuery(req, 'type'), search: strQuery(req, 'search') }, { managedOnly: true });
+      return { total: refs.length, devices: refs };
+    }),
+  );
+
+  app.get(
+    '/iotdm/platforms/:id/requests',
+    read,
+    route((req) => ({ requests: allRequests(platformOf(req)) })),
+  );
+
+  app.get(
+    '/iotdm/platforms/:id/requests/:reqId',
+    read,
+    route((req) => requestOf(platformOf(req), String(req.params.reqId)).details()),
+  );
+
+  app.get(
+    '/iotdm/platforms/:id/requests/:reqId/devices',
+    read,
+    route((req) => {
+      const r = requestOf(platformOf(req), String(req.params.reqId));
+      const outcome = strQuery(req, 'outcome');
+      if (outcome !== undefined && !OUTCOMES.includes(outcome as OutcomeFilter)) throw new HttpError(400, t('errors.invalid-outcome', { outcomes: OUTCOMES.join(', ') }));
+      const limit = intQuery(req, 'limit', 50, 1, MAX_PAGE);
+      let offset = intQuery(req, 'offset', 0, 0, 1e9);
+      const rows = outcome === undefined ? r.executions : r.executions.filter((e) => (outcome === 'inProgress' ? !e.complete : e.outcome === outcome));
+      if (offset >= rows.length) offset = rows.length === 0 ? 0 : Math.floor((rows.length - 1) / limit) * limit;
+      return { total: rows.length, offset, limit, devices: rows.slice(offset, offset + limit).map((e) => r.row(e)) };
+    }),
+  );
+
+  app.post(
+    '/iotdm/platforms/:id/requests',
+    write,
+    route((req, res) => {
+      const node = platformOf(req);
+      const launched = node.platform.requests.initiate(req.body, { origin: 'editor' });
+      res.status(202).json({ reqId: launched.id, request: launched.details() });
+      return undefined;
+    }),
+  );
+
+  app.post(
+    '/iotdm/platforms/:id/requests/:reqId/cancel',
+    write,
+    route((req) => {
+      const node = platformOf(req);
+      const details = node.platform.requests.cancel(String(req.params.reqId));
+      if (!details) throw new HttpError(404, t('errors.request-not-found', { id: req.params.reqId }));
+      return details;
+    }),
+  );
+};

@@ -1,0 +1,101 @@
+/**
+ * The sidebar tests' world: the demo flow (examples/simulated-fleet.json, with free ports as
+ * `npm start` substitutes them) in a real Node-RED process with adminAuth and two users, an admin
+ * ("*") and a viewer ("read"), whose passwords are hashed with the bcryptjs Node-RED ships.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../support/ports';
+import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+
+// dist/test/sidebar → the package root
+export const ROOT = path.join(__dirname, '..', '..', '..');
+export const DEMO_PLATFORM = 'c0nf000000000001';
+export const PLATFORM_TAB = 'a1f0c0de00000001';
+export const USERS = { admin: { password: 'admin-pass-1' }, viewer: { password: 'viewer-pass-1' } };
+export const API = { key: 'sidebar-key', token: 'sidebar-token' };
+
+type FlowNode = Record<string, unknown> & { id: string; type: string };
+
+/** The demo flow with its broker on `mqttPort`, the v0002 API on, and a mgmt-request that reports every request into flow context. */
+export function demoFlow(mqttPort: number): FlowNode[] {
+  const flow = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', 'simulated-fleet.json'), 'utf8')) as FlowNode[];
+  for (const n of flow) {
+    if (n.type === 'iotdm-platform') {
+      n.port = mqttPort;
+      n.api = true;
+      n.apiRoot = '/api/v0002';
+    }
+    if (n.type === 'iotdm-device') n.broker = `mqtt://127.0.0.1:${mqttPort}`;
+  }
+  flow.push(
+    {
+      id: 'sidebar0follow01',
+      type: 'iotdm-mgmt-request',
+      z: PLATFORM_TAB,
+      name: 'every request',
+      platform: DEMO_PLATFORM,
+      action: '',
+      devices: 'payload.devices',
+      devicesType: 'msg',
+      timeout: '',
+      strict: false,
+      follow: 'all',
+      deviceOutput: 'none',
+      x: 590,
+      y: 300,
+      wires: [[], ['sidebar0keep0001'], []],
+    },
+    {
+      id: 'sidebar0keep0001',
+      type: 'change',
+      z: PLATFORM_TAB,
+      name: 'keep the last summary',
+      rules: [{ t: 'set', p: 'lastSummary', pt: 'flow', to: 'payload', tot: 'msg' }],
+      x: 820,
+      y: 300,
+      wires: [],
+    },
+  );
+  return flow;
+}
+
+function hash(password: string): string {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red'))] })) as { hashSync(p: string, rounds: number): string };
+  return bcrypt.hashSync(password, 8);
+}
+
+export interface DemoNodeRed {
+  red: NodeRedProcess;
+  mqttPort: number;
+}
+
+/** Node-RED running the demo flow with adminAuth (admin "*", viewer "read"). */
+export async function startDemo(): Promise<DemoNodeRed> {
+  const mqttPort = await freePort();
+  const users = [
+    { username: 'admin', password: hash(USERS.admin.password), permissions: '*' },
+    { username: 'viewer', password: hash(USERS.viewer.password), permissions: 'read' },
+  ];
+  const red = await startNodeRed({
+    flows: demoFlow(mqttPort),
+    credentials: { [DEMO_PLATFORM]: { apiKey: API.key, apiToken: API.token } },
+    settings: `adminAuth: { type: 'credentials', users: ${JSON.stringify(users)} },`,
+    timeoutMs: 30000,
+  });
+  return { red, mqttPort };
+}
+
+/** An admin API access token of a user (the password grant the editor uses). */
+export async function token(base: string, user: keyof typeof USERS, scope = '*'): Promise<string> {
+  const r = await fetch(`${base}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope, username: user, password: USERS[user].password }),
+  });
+  if (r.status !== 200) throw new Error(`no token for ${user}: ${r.status} ${await r.text()}`);
+  return ((await r.json()) as { access_token: string }).access_token;
+}
+
+export const bearer = (t: string) => `Bearer ${t}`;
