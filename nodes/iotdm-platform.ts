@@ -34,7 +34,8 @@ export = function (RED: NodeAPI): void {
     const platform = new Platform(
       (topic, payload) => (connection ? connection.publish(topic, payload, 1) : Promise.reject(new Error(RED._('iotdm-platform.errors.not-connected')))),
       {
-        requestTimeoutMs: num(config.requestTimeout, 300) * 1000,
+        requestTimeoutMs: num(config.requestTimeout, 3600) * 1000,
+        restartTimeoutMs: num(config.restartTimeout, 300) * 1000,
         responseTimeoutMs: num(config.responseTimeout, 30) * 1000,
         downloadTimeoutMs: num(config.downloadTimeout, 600) * 1000,
         installTimeoutMs: num(config.installTimeout, 600) * 1000,

@@ -25,6 +25,7 @@ export interface DeviceExecution {
   timer?: NodeJS.Timeout;
   firmware: Partial<FirmwareAttributes>;
   sawInProgress: boolean;
+  sawDownloading: boolean;
   /** the firmware observation is established (failures cancel it) */
   observing: boolean;
   updatedDateTime: string;

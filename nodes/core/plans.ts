@@ -23,6 +23,8 @@ export interface StepContext {
   knownFirmware?: Partial<FirmwareAttributes>;
   /** an update notified `updateStatus` 1 (in progress) during this execution */
   sawInProgress: boolean;
+  /** a download notified `state` 1 (downloading) during this execution */
+  sawDownloading: boolean;
 }
 
 export type Judgement = { outcome: 'success' } | { outcome: 'failure'; rc?: number; message: string } | undefined;
@@ -47,8 +49,8 @@ export interface WaitStep {
   event: 'manage' | 'notify';
   /** for notify: decide from the execution's merged firmware view */
   judge?(ctx: StepContext): Judgement;
-  /** which timeout applies: the request's own deadline or a firmware phase timeout */
-  timeout: 'request' | 'download' | 'install';
+  /** which phase timeout applies (the request's own deadline bounds every phase too) */
+  timeout: 'restart' | 'download' | 'install';
   timeoutReason: string;
 }
 
@@ -132,13 +134,20 @@ export const INSTALL_FAILURES: readonly number[] = [
   UpdateStatus.INVALID_URI,
 ];
 
-/** download: state 2 = downloaded; state 0 with an error updateStatus = failed (protocol.md §3.9) */
+/**
+ * download: state 2 = downloaded; state 0 with an error updateStatus = failed (protocol.md §3.9).
+ * A device back to idle after downloading has stopped, even when its notify left out an updateStatus
+ * that did not change (the registry's merged view still knows it).
+ */
 export function judgeDownload(ctx: StepContext): Judgement {
   const fw = ctx.firmware;
   if (fw.state === FirmwareState.DOWNLOADED) return { outcome: 'success' };
-  if (fw.state === FirmwareState.IDLE && fw.updateStatus !== undefined && DOWNLOAD_FAILURES.includes(fw.updateStatus)) {
-    return { outcome: 'failure', message: `download failed: ${UPDATE_STATUS_TEXT[fw.updateStatus]} (updateStatus ${fw.updateStatus})` };
+  if (fw.state !== FirmwareState.IDLE) return undefined;
+  const status = fw.updateStatus ?? (ctx.sawDownloading ? ctx.knownFirmware?.updateStatus : undefined);
+  if (status !== undefined && DOWNLOAD_FAILURES.includes(status)) {
+    return { outcome: 'failure', message: `download failed: ${UPDATE_STATUS_TEXT[status]} (updateStatus ${status})` };
   }
+  if (ctx.sawDownloading) return { outcome: 'failure', message: 'download stopped: the device went back to idle without an error status' };
   return undefined;
 }
 
@@ -166,7 +175,7 @@ export const PLANS: Record<string, Plan> = {
     firmware: false,
     steps: [
       initiate(PlatformPath.reboot, [202], 'device/reboot'),
-      { kind: 'wait', name: 'reboot', event: 'manage', timeout: 'request', timeoutReason: 'no manage request after the reboot' },
+      { kind: 'wait', name: 'reboot', event: 'manage', timeout: 'restart', timeoutReason: 'no manage request after the reboot' },
     ],
   },
   'device/factoryReset': {
@@ -179,7 +188,7 @@ export const PLANS: Record<string, Plan> = {
         kind: 'wait',
         name: 'factoryReset',
         event: 'manage',
-        timeout: 'request',
+        timeout: 'restart',
         timeoutReason: 'no manage request after the factory reset',
       },
     ],

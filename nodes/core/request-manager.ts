@@ -23,6 +23,8 @@ export interface RequestManagerOptions {
   batchSize?: number;
   responseTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** a rebooted or reset device must manage again within this */
+  restartTimeoutMs?: number;
   downloadTimeoutMs?: number;
   installTimeoutMs?: number;
   /** completed requests are kept this long, and at most maxRetained of them */
@@ -72,7 +74,8 @@ const DEFAULTS = {
   maxInFlight: 500,
   batchSize: 250,
   responseTimeoutMs: 30_000,
-  requestTimeoutMs: 300_000,
+  requestTimeoutMs: 3_600_000,
+  restartTimeoutMs: 300_000,
   downloadTimeoutMs: 600_000,
   installTimeoutMs: 600_000,
   retentionMs: 3_600_000,
@@ -210,6 +213,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
         holdsSlot: false,
         firmware: {},
         sawInProgress: false,
+        sawDownloading: false,
         observing: false,
         updatedDateTime: nowIso,
       };
@@ -285,6 +289,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
       firmware: exec.firmware,
       knownFirmware: this.registry.getByKey(exec.key)?.mgmt.firmware,
       sawInProgress: exec.sawInProgress,
+      sawDownloading: exec.sawDownloading,
     };
   }
 
@@ -309,6 +314,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
       const known = this.registry.getByKey(exec.key)?.mgmt.firmware;
       exec.firmware = exec.request.action === 'firmware/download' ? { state: 0 } : { state: known?.state ?? 2, version: known?.version };
       exec.sawInProgress = false;
+      exec.sawDownloading = false;
     }
     const body = step.body ? step.body(this.context(exec)) : {};
     if (step.name === 'update' && exec.request.plan.firmware) {
@@ -323,7 +329,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
   }
 
   private wait(exec: DeviceExecution, step: WaitStep): void {
-    const t = step.timeout === 'download' ? this.options.downloadTimeoutMs : step.timeout === 'install' ? this.options.installTimeoutMs : 0;
+    const t = { restart: this.options.restartTimeoutMs, download: this.options.downloadTimeoutMs, install: this.options.installTimeoutMs }[step.timeout];
     if (t > 0) exec.timer = setTimeout(() => this.timeout(exec, step.timeoutReason), t);
     // a notify that came before the 202 (IBM's Java client, protocol.md §7.4) may already decide
     if (step.judge) this.judge(exec, step);
@@ -428,7 +434,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
     for (const exec of req.executions) {
       if (exec.complete) continue;
       const step = this.currentStep(exec);
-      const reason = step?.kind === 'wait' && step.timeout === 'request' ? step.timeoutReason : `request timed out during ${req.phaseOf(exec)}`;
+      const reason = `request timed out during ${req.phaseOf(exec)}`;
       this.finish(exec, 'timedOut', DeviceStatus.TIMED_OUT, undefined, reason);
     }
   }
@@ -498,6 +504,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
       if (!awaitingInitiate && step.kind !== 'wait') continue;
       Object.assign(exec.firmware, value);
       if (value.updateStatus === 1) exec.sawInProgress = true;
+      if (value.state === 1) exec.sawDownloading = true;
       if (step.kind === 'wait' && step.judge) this.judge(exec, step);
     }
   }

@@ -14,6 +14,7 @@ export interface PlatformNodeDef extends NodeDef {
   port: string;
   bind: string;
   requestTimeout: string;
+  restartTimeout: string;
   responseTimeout: string;
   downloadTimeout: string;
   installTimeout: string;

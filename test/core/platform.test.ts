@@ -131,12 +131,12 @@ describe('core/platform', () => {
   });
 
   it('times out a device that never answers, naming the phase', async () => {
-    const { platform, manage, sent, respond } = makePlatform({ responseTimeoutMs: 50 });
+    const { platform, manage, sent, respond } = makePlatform({ responseTimeoutMs: 50, restartTimeoutMs: 150 });
     platformRef.current = platform;
     manage('T', 'silent');
     manage('T', 'noreboot');
     sent.length = 0;
-    const req = platform.requests.initiate({ action: 'device/reboot', devices: [{ typeId: 'T', deviceId: 'silent' }, { typeId: 'T', deviceId: 'noreboot' }], timeout: 0.2 });
+    const req = platform.requests.initiate({ action: 'device/reboot', devices: [{ typeId: 'T', deviceId: 'silent' }, { typeId: 'T', deviceId: 'noreboot' }], timeout: 5 });
     await settle();
     respond('T', 'noreboot', sent[1].body.reqId, 202);
     await done(req);
@@ -145,6 +145,38 @@ describe('core/platform', () => {
     assert.equal(rows[0].message, 'no answer to device/reboot');
     assert.equal(rows[1].status, 3);
     assert.equal(rows[1].message, 'no manage request after the reboot');
+  });
+
+  it('the request deadline ends what the phase timeouts have not, naming the phase', async () => {
+    const { platform, manage, sent, respond } = makePlatform();
+    platformRef.current = platform;
+    manage('T', 'slow');
+    sent.length = 0;
+    const req = platform.requests.initiate({ action: 'device/reboot', devices: [{ typeId: 'T', deviceId: 'slow' }], timeout: 0.1 });
+    await settle();
+    respond('T', 'slow', sent[0].body.reqId, 202);
+    await done(req);
+    assert.equal(platform.requests.deviceStatus(req.id)!.results[0].message, 'request timed out during reboot');
+  });
+
+  it('a download that goes back to idle fails with the known updateStatus even when the notify leaves it out', async () => {
+    const { platform, manage, sent, respond } = makePlatform();
+    platformRef.current = platform;
+    manage('T', 'fw');
+    const notify = (value: unknown) => platform.handleMessage('iotdevice-1/type/T/id/fw/notify', JSON.stringify({ d: { fields: [{ field: 'mgmt.firmware', value }] } }));
+    notify({ state: 0, updateStatus: 3 }); // an earlier failed download
+    sent.length = 0;
+    const req = platform.requests.initiate({ action: 'firmware/download', devices: [{ typeId: 'T', deviceId: 'fw' }] });
+    await settle();
+    respond('T', 'fw', sent[0].body.reqId, 200); // observe
+    await settle();
+    respond('T', 'fw', sent[1].body.reqId, 202); // initiate download
+    notify({ state: 1 });
+    const finished = done(req);
+    notify({ state: 0 }); // failed again with the same updateStatus, which it does not repeat
+    await finished;
+    const row = platform.requests.deviceStatus(req.id)!.results[0];
+    assert.deepEqual([row.status, row.message], [2, 'download failed: connection lost (updateStatus 3)']);
   });
 
   it('ignores late, duplicated and foreign answers', async () => {

@@ -115,7 +115,7 @@ describe('mgmt-request and iotdm-platform nodes', function () {
     beforeEach(async () => {
       const port = await freePort();
       url = `mqtt://127.0.0.1:${port}`;
-      await loadFlow([platformNode, mgmtRequestNode], flow({ broker: 'embedded', port, responseTimeout: 1 }, { strict: false }));
+      await loadFlow([platformNode, mgmtRequestNode], flow({ broker: 'embedded', port, responseTimeout: 1, restartTimeout: 1 }, { strict: false }));
       await connected('p');
     });
     afterEach(async () => {
