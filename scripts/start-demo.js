@@ -68,7 +68,9 @@ fs.writeFileSync(
 
 const redJs = require.resolve('node-red/red.js');
 console.log(`iotdm demo: editor http://127.0.0.1:${uiPort}/  embedded broker mqtt://127.0.0.1:${mqttPort}  API http://127.0.0.1:${uiPort}/api/v0002 (key ${apiKey})`);
-const child = spawn(process.execPath, [redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit', cwd: root });
+// the demo flow builds the firmware image's URI from this port
+const env = { ...process.env, IOTDM_DEMO_PORT: String(uiPort) };
+const child = spawn(process.execPath, [redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit', cwd: root, env });
 const stop = (sig) => child.kill(sig);
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));
