@@ -29,7 +29,7 @@ try {
   /* not there */
 }
 fs.symlinkSync(root, link, 'dir');
-fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'iotdm-demo', private: true, dependencies: { 'node-red-contrib-iotdm': 'file:..' } }, null, 2));
+fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'iotdm-demo', private: true, dependencies: { '@iotdm/node-red-contrib-iotdm': 'file:..' } }, null, 2));
 
 const flowFile = path.join(userDir, 'flows.json');
 if (!keep || !fs.existsSync(flowFile)) {
