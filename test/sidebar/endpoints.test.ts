@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { call, basic, until } from '../http/support';
-import { startDemo, token, bearer, DEMO_PLATFORM, PLATFORM_TAB, API, type DemoNodeRed } from './support';
+import { startDemo, fleetManaged, token, bearer, DEMO_PLATFORM, PLATFORM_TAB, API, type DemoNodeRed } from './support';
 
 interface Ws {
   on(event: 'message', fn: (data: Buffer) => void): void;
@@ -30,10 +30,7 @@ describe('sidebar: admin endpoints on a real Node-RED with adminAuth', function 
     admin = bearer(await token(base, 'admin'));
     viewer = bearer(await token(base, 'viewer', ''));
     // the demo gateway manages its 100 devices once it has connected
-    await until(async () => {
-      const r = await call(base, 'GET', `${P}/devices?type=sim&limit=1`, { auth: admin });
-      return r.status === 200 && r.json.total === 100;
-    }, 20000, '100 managed sim devices');
+    await fleetManaged(base, admin);
   });
   after(async () => {
     await demo?.red.stop();

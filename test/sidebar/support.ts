@@ -99,3 +99,18 @@ export async function token(base: string, user: keyof typeof USERS, scope = '*')
 }
 
 export const bearer = (t: string) => `Bearer ${t}`;
+
+/** Wait until the demo gateway has managed its 100 sim devices (a refused connection is retried). */
+export async function fleetManaged(base: string, auth: string, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(`${base}/iotdm/platforms/${DEMO_PLATFORM}/devices?type=sim&limit=1`, { headers: { authorization: auth } });
+      if (r.status === 200 && ((await r.json()) as { total: number }).total === 100) return;
+    } catch {
+      /* Node-RED is still settling */
+    }
+    if (Date.now() > deadline) throw new Error('the 100 sim devices of the demo did not manage');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
