@@ -20,16 +20,19 @@ const mqttPort = Number(process.env.IOTDM_MQTT_PORT || 1883);
 const apiKey = process.env.IOTDM_API_KEY || 'demo-key';
 const apiToken = process.env.IOTDM_API_TOKEN || 'demo-token';
 
-fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
+const pkgName = require(path.join(root, 'package.json')).name;
 // Node-RED loads the package as an installed module (nodes, icons, locales, examples)
-const link = path.join(userDir, 'node_modules', 'node-red-contrib-iotdm');
+const link = path.join(userDir, 'node_modules', ...pkgName.split('/'));
+fs.mkdirSync(path.dirname(link), { recursive: true });
+// an older demo linked it under its unscoped name
+fs.rmSync(path.join(userDir, 'node_modules', 'node-red-contrib-iotdm'), { force: true });
 try {
   fs.rmSync(link, { recursive: true, force: true });
 } catch {
   /* not there */
 }
 fs.symlinkSync(root, link, 'dir');
-fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'iotdm-demo', private: true, dependencies: { '@iotdm/node-red-contrib-iotdm': 'file:..' } }, null, 2));
+fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'iotdm-demo', private: true, dependencies: { [pkgName]: 'file:..' } }, null, 2));
 
 const flowFile = path.join(userDir, 'flows.json');
 if (!keep || !fs.existsSync(flowFile)) {

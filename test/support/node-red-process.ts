@@ -10,6 +10,7 @@ import path from 'node:path';
 import { freePort } from './ports';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
+const PACKAGE_NAME: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).name;
 
 export interface NodeRedProcess {
   url: string;
@@ -32,8 +33,9 @@ export interface NodeRedOptions {
 
 export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedProcess> {
   const userDir = opts.userDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'iotdm-nr-'));
-  fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
-  const link = path.join(userDir, 'node_modules', 'node-red-contrib-iotdm');
+  // installed under its own (scoped) name, as npm would
+  const link = path.join(userDir, 'node_modules', ...PACKAGE_NAME.split('/'));
+  fs.mkdirSync(path.dirname(link), { recursive: true });
   if (!fs.existsSync(link)) fs.symlinkSync(ROOT, link, 'dir');
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(opts.flows));
   if (opts.credentials) fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify(opts.credentials));
