@@ -54,6 +54,8 @@ export interface RegistryEvents {
 export class Registry extends EventEmitter<RegistryEvents> {
   private readonly devices = new Map<string, DeviceRecord>();
   private dormancyTimer?: NodeJS.Timeout;
+  /** the dormantDateTime (ms) the armed timer is for */
+  private dormancyAt = Infinity;
 
   constructor(private readonly now: () => Date = () => new Date()) {
     super();
@@ -133,7 +135,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     rec.supports = normalizeSupports(d.supports);
     if (d.deviceInfo && Object.keys(d.deviceInfo).length > 0) rec.deviceInfo = { ...d.deviceInfo };
     if (d.metadata) rec.metadata = d.metadata;
-    this.scheduleDormancy();
+    this.scheduleDormancy(rec);
     this.emit('manage', rec);
     this.changed(rec, key);
     return rec;
@@ -265,15 +267,28 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return n;
   }
 
-  /** Keep one timer armed for the earliest dormantDateTime. */
-  private scheduleDormancy(): void {
-    if (this.dormancyTimer) return;
+  /**
+   * Keep one timer armed for the earliest dormantDateTime. After a manage only that device's
+   * deadline can be new, so it alone is compared with the armed one (earlier: re-armed); the whole
+   * registry is scanned only after a sweep or a restore. (A scan on every manage made a fleet of
+   * 5,000 managing devices cost 25 M iterations.)
+   */
+  private scheduleDormancy(managed?: DeviceRecord): void {
     let earliest = Infinity;
-    for (const rec of this.devices.values()) {
-      if (rec.managed && rec.dormantDateTime) earliest = Math.min(earliest, Date.parse(rec.dormantDateTime));
+    if (managed) {
+      if (!managed.dormantDateTime) return;
+      earliest = Date.parse(managed.dormantDateTime);
+      if (this.dormancyTimer && earliest >= this.dormancyAt) return;
+    } else {
+      if (this.dormancyTimer) return;
+      for (const rec of this.devices.values()) {
+        if (rec.managed && rec.dormantDateTime) earliest = Math.min(earliest, Date.parse(rec.dormantDateTime));
+      }
+      if (earliest === Infinity) return;
     }
-    if (earliest === Infinity) return;
+    if (this.dormancyTimer) clearTimeout(this.dormancyTimer);
     const delay = Math.max(0, Math.min(earliest - this.now().getTime(), 2 ** 31 - 1));
+    this.dormancyAt = earliest;
     this.dormancyTimer = setTimeout(() => {
       this.dormancyTimer = undefined;
       this.sweepDormant();
