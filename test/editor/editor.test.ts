@@ -21,9 +21,22 @@ async function idsOf(page: Page, type: string): Promise<string[]> {
   }, type);
 }
 
-async function deployFromEditor(page: Page): Promise<void> {
+/** The runtime's revision of its flows (the admin API's v2 answer). */
+async function flowsRev(url: string): Promise<string> {
+  const r = await fetch(`${url}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } });
+  return ((await r.json()) as { rev: string }).rev;
+}
+
+/** Deploy and wait until the runtime has the new flows (a notification from an earlier deploy may still be up). */
+async function deployFromEditor(page: Page, url: string): Promise<void> {
+  const before = await flowsRev(url);
   await page.click('#red-ui-header-button-deploy');
-  await page.waitForSelector('.red-ui-notification:has-text("Successfully deployed")', { timeout: 15000 });
+  const deadline = Date.now() + 15000;
+  while ((await flowsRev(url)) === before) {
+    if (Date.now() > deadline) throw new Error('the deploy did not reach the runtime');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.waitForSelector('#red-ui-header-button-deploy.disabled', { timeout: 15000 });
 }
 
 async function runtimeFlows(url: string): Promise<FlowNode[]> {
@@ -115,7 +128,7 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
     assert.equal(await nodeEl.locator('.red-ui-flow-node-error').evaluate((e) => e.classList.contains('hide')), true, 'the node is valid once configured');
     assert.equal(((await nodeEl.locator('.red-ui-flow-node-label').textContent()) ?? '').trim(), 'mgmt-request: device/reboot');
 
-    await deployFromEditor(page);
+    await deployFromEditor(page, red.url);
     const flows = await runtimeFlows(red.url);
     const saved = flows.find((n) => n.id === id)!;
     const platform = flows.find((n) => n.type === 'iotdm-platform')!;
@@ -141,7 +154,7 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
     await screenshot(page, 'editor-6-import-examples');
     await page.click('#red-ui-clipboard-dialog-ok');
     await until('the imported fleet', async () => ((await idsOf(page, 'iotdm-device-responder')).length ? true : undefined));
-    await deployFromEditor(page);
+    await deployFromEditor(page, red.url);
     const flows = await runtimeFlows(red.url);
     const fleetPlatform = flows.find((n) => n.type === 'iotdm-platform' && n.name === 'demo platform')!;
     assert.ok(fleetPlatform, 'the fleet platform is deployed');
