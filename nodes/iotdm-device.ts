@@ -9,11 +9,10 @@ import { Connection, type ConnectionOptions } from './transport/connection';
 import { DeviceAgent, type AgentUser, type DeviceAgentHost, type MessageErrorEvent } from './core/device-agent';
 import { parseDeviceList } from './core/device-list';
 import { isValidId, type DeviceRef } from './core/topics';
-import type { DeviceInfo } from './core/messages';
+import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './core/messages';
 
-const DEVICE_INFO_KEYS = ['serialNumber', 'manufacturer', 'model', 'deviceClass', 'description', 'fwVersion', 'hwVersion', 'descriptiveLocation'] as const;
-
-interface IotdmDeviceDef extends NodeDef {
+/** the dialog's fields, the deviceInfo ones among them */
+interface IotdmDeviceDef extends NodeDef, Partial<Record<DeviceInfoKey, string>> {
   broker: string;
   clientId?: string;
   tls?: string;
@@ -23,14 +22,6 @@ interface IotdmDeviceDef extends NodeDef {
   devices?: string;
   lifetime?: string | number;
   metadata?: string;
-  serialNumber?: string;
-  manufacturer?: string;
-  model?: string;
-  deviceClass?: string;
-  description?: string;
-  fwVersion?: string;
-  hwVersion?: string;
-  descriptiveLocation?: string;
 }
 interface Credentials {
   username?: string;

@@ -19,17 +19,10 @@ const ISO_OR_EMPTY = { type: 'string', maxLength: 64 } as const;
 
 // ---------------------------------------------------------------- device → platform
 
-export interface DeviceInfo {
-  serialNumber?: string;
-  manufacturer?: string;
-  model?: string;
-  deviceClass?: string;
-  description?: string;
-  fwVersion?: string;
-  hwVersion?: string;
-  descriptiveLocation?: string;
-  [k: string]: unknown;
-}
+/** The deviceInfo attributes of the device model (protocol.md §4). */
+export const DEVICE_INFO_KEYS = ['serialNumber', 'manufacturer', 'model', 'deviceClass', 'description', 'fwVersion', 'hwVersion', 'descriptiveLocation'] as const;
+export type DeviceInfoKey = (typeof DEVICE_INFO_KEYS)[number];
+export type DeviceInfo = { [K in DeviceInfoKey]?: string } & { [k: string]: unknown };
 export interface Supports {
   deviceActions?: boolean;
   firmwareActions?: boolean;
@@ -48,9 +41,7 @@ export interface ManageRequest {
 const deviceInfoSchema: Schema = {
   type: 'object',
   properties: Object.fromEntries(
-    ['serialNumber', 'manufacturer', 'model', 'deviceClass', 'description', 'fwVersion', 'hwVersion', 'descriptiveLocation'].map(
-      (k) => [k, { type: 'string', maxLength: 1024 }],
-    ),
+    DEVICE_INFO_KEYS.map((k) => [k, { type: 'string', maxLength: 1024 }]),
   ),
 };
 export const manageSchema: Schema = {
@@ -147,6 +138,16 @@ export interface FieldValue {
   field: string;
   value?: unknown;
 }
+/** `d.fields`: a list of {field, value?} objects */
+function fieldValueList(maxItems: number, requireValue: boolean): Schema {
+  return {
+    type: 'array',
+    minItems: 1,
+    maxItems,
+    items: { type: 'object', properties: { field: { type: 'string', minLength: 1 } }, required: requireValue ? ['field', 'value'] : ['field'] },
+  };
+}
+
 export interface NotifyRequest {
   reqId?: string;
   d: { fields?: FieldValue[]; field?: string; value?: unknown };
@@ -158,12 +159,7 @@ export const notifySchema: Schema = {
     d: {
       type: 'object',
       properties: {
-        fields: {
-          type: 'array',
-          minItems: 1,
-          maxItems: 64,
-          items: { type: 'object', properties: { field: { type: 'string', minLength: 1 } }, required: ['field', 'value'] },
-        },
+        fields: fieldValueList(64, true),
         field: { type: 'string', minLength: 1 },
       },
       anyOf: [{ required: ['fields'] }, { required: ['field', 'value'] }],
@@ -253,12 +249,7 @@ export const updateSchema: Schema = {
     d: {
       type: 'object',
       properties: {
-        fields: {
-          type: 'array',
-          minItems: 1,
-          maxItems: 16,
-          items: { type: 'object', properties: { field: { type: 'string', minLength: 1 } }, required: ['field'] },
-        },
+        fields: fieldValueList(16, false),
       },
       required: ['fields'],
     },
