@@ -78,7 +78,8 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
     }
   }
 
-  it('manages, is rebooted, restarts and manages again: the reboot completes', async () => {
+  /** A platform whose embedded broker listens where IBM's client dials: TLS on 8883, a token to log in. */
+  async function loadIbmPlatform(platform: Record<string, unknown> = {}): Promise<void> {
     const { cert, key } = makeSelfSignedCert();
     certFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iotdm-ca-')), 'ca.pem');
     fs.writeFileSync(certFile, cert);
@@ -87,7 +88,7 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
       [
         { id: 'tab', type: 'tab', label: 'ibm' },
         { id: 'tls', type: 'tls-config', cert: '', key: '', ca: '', verifyservercert: false },
-        { id: 'p', type: 'iotdm-platform', broker: 'embedded', port: IBM_PORT, bind: '127.0.0.1', tls: 'tls' },
+        { id: 'p', type: 'iotdm-platform', broker: 'embedded', port: IBM_PORT, bind: '127.0.0.1', tls: 'tls', ...platform },
         { id: 'r', type: 'iotdm-mgmt-request', z: 'tab', platform: 'p', wires: [['dev'], ['sum'], ['ans']] },
         { id: 'dev', type: 'helper', z: 'tab' },
         { id: 'sum', type: 'helper', z: 'tab' },
@@ -96,6 +97,10 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
       { tls: { certdata: cert, keydata: key }, p: { password: 'secret-token' } },
     );
     await getNode('p').ready;
+  }
+
+  it('manages, is rebooted, restarts and manages again: the reboot completes', async () => {
+    await loadIbmPlatform();
     const registry = getNode('p').platform.registry;
     const ref = { typeId: 'ibmnode', deviceId: 'dev-1' };
 
@@ -120,41 +125,14 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
   });
 
   it('is refused with a wrong token', async () => {
-    const { cert, key } = makeSelfSignedCert();
-    certFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iotdm-ca-')), 'ca.pem');
-    fs.writeFileSync(certFile, cert);
-    await loadFlow(
-      [tlsNode, platformNode],
-      [
-        { id: 'tls', type: 'tls-config', cert: '', key: '', ca: '', verifyservercert: false },
-        { id: 'p', type: 'iotdm-platform', broker: 'embedded', port: IBM_PORT, bind: '127.0.0.1', tls: 'tls' },
-      ],
-      { tls: { certdata: cert, keydata: key }, p: { password: 'secret-token' } },
-    );
-    await getNode('p').ready;
+    await loadIbmPlatform();
     const dev = startIbmDevice({ IBM_TOKEN: 'wrong' });
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(dev.events.some((e) => e.event === 'connect'), false);
     assert.equal(getNode('p').platform.registry.size, 0);
   });
   it('downloads then updates firmware: update 204, observe, initiate 202, one-field notifies merged, cancel', async () => {
-    const { cert, key } = makeSelfSignedCert();
-    certFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iotdm-ca-')), 'ca.pem');
-    fs.writeFileSync(certFile, cert);
-    await loadFlow(
-      [tlsNode, platformNode, mgmtRequestNode],
-      [
-        { id: 'tab', type: 'tab', label: 'ibm' },
-        { id: 'tls', type: 'tls-config', cert: '', key: '', ca: '', verifyservercert: false },
-        { id: 'p', type: 'iotdm-platform', broker: 'embedded', port: IBM_PORT, bind: '127.0.0.1', tls: 'tls', responseTimeout: 5 },
-        { id: 'r', type: 'iotdm-mgmt-request', z: 'tab', platform: 'p', wires: [['dev'], ['sum'], ['ans']] },
-        { id: 'dev', type: 'helper', z: 'tab' },
-        { id: 'sum', type: 'helper', z: 'tab' },
-        { id: 'ans', type: 'helper', z: 'tab' },
-      ],
-      { tls: { certdata: cert, keydata: key }, p: { password: 'secret-token' } },
-    );
-    await getNode('p').ready;
+    await loadIbmPlatform({ responseTimeout: 5 });
     const ref = { typeId: 'ibmnode', deviceId: 'dev-1' };
     const dev = startIbmDevice({});
     await until(() => dev.events.some((e) => e.event === 'dmResponse' && e.rc === 200), 'the IBM client to be managed');
