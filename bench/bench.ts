@@ -1,0 +1,246 @@
+/**
+ * `npm run bench`: the platform's management requests against the raw exchange of the same
+ * messages, through Debian's mosquitto and through the embedded broker, measured in one run.
+ *
+ *   npm run bench -- [--devices 5000] [--runs 3] [--json FILE] [--sim-clients 10]
+ *                    [--scenarios device/reboot,firmware/download,...] [--brokers mosquitto,embedded]
+ *                    [--window N]
+ *
+ * For each broker: the broker starts, the device simulator is forked (sim-handle.ts) and connects;
+ * for each scenario a warm-up round, then `runs` rounds of [floor with the platform's window,
+ * floor unbounded, ours]; the figures are medians. The floor is the faster of its two modes.
+ */
+import fs from 'node:fs';
+import { Platform } from '../nodes/core/platform';
+import { BROKER_NAMES, startBroker, type BrokerName } from './brokers';
+import { runFloor } from './floor';
+import { median, ProcessMonitor } from './measure';
+import { runOurs, type OursResult } from './ours';
+import { BENCH_TYPE, fleet, SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
+import { Simulator } from './sim-handle';
+
+interface Args {
+  devices: number;
+  runs: number;
+  json?: string;
+  simClients: number;
+  scenarios: ScenarioName[];
+  brokers: BrokerName[];
+  window: number;
+}
+
+/** The platform's own default window (RequestManagerOptions.maxInFlight), so the bench runs what users run. */
+function platformDefaultWindow(): number {
+  const p = new Platform(() => Promise.resolve());
+  const w = p.requests.options.maxInFlight;
+  p.close();
+  return w;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    devices: 5000,
+    runs: 5,
+    simClients: 10,
+    scenarios: [...SCENARIO_NAMES],
+    brokers: [...BROKER_NAMES],
+    window: platformDefaultWindow(),
+  };
+  const int = (flag: string, v: string | undefined, min: number, max: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} wants an integer in ${min}..${max}, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const v = argv[i + 1];
+    switch (flag) {
+      case '--devices':
+        a.devices = int(flag, v, 1, 5000);
+        i++;
+        break;
+      case '--runs':
+        a.runs = int(flag, v, 1, 50);
+        i++;
+        break;
+      case '--sim-clients':
+        a.simClients = int(flag, v, 1, 5000);
+        i++;
+        break;
+      case '--window':
+        a.window = int(flag, v, 1, 100000);
+        i++;
+        break;
+      case '--json':
+        if (!v) throw new Error('--json wants a file name');
+        a.json = v;
+        i++;
+        break;
+      case '--scenarios':
+        a.scenarios = (v ?? '').split(',').map((s) => {
+          if (!(SCENARIO_NAMES as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIO_NAMES.join(', ')})`);
+          return s as ScenarioName;
+        });
+        i++;
+        break;
+      case '--brokers':
+        a.brokers = (v ?? '').split(',').map((s) => {
+          if (!(BROKER_NAMES as readonly string[]).includes(s)) throw new Error(`unknown broker ${s} (${BROKER_NAMES.join(', ')})`);
+          return s as BrokerName;
+        });
+        i++;
+        break;
+      default:
+        throw new Error(`unknown option ${flag}`);
+    }
+  }
+  return a;
+}
+
+/** One line of the JSON output (issue 2 / 6). */
+interface Figure {
+  scenario: ScenarioName;
+  broker: BrokerName;
+  devices: number;
+  wallMs: number;
+  floorMs: number;
+  ratio: number;
+  eventLoopP99Ms: number;
+  peakRssMb: number;
+}
+
+interface Row extends Figure {
+  floorMode: string;
+  floorBoundedMs: number;
+  floorUnboundedMs: number;
+  oursRunsMs: number[];
+  eventLoopMaxMs: number;
+  targetRatio: number;
+}
+
+const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
+const RUN_TIMEOUT_MS = 120_000;
+
+async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => void): Promise<Row[]> {
+  const devices = fleet(args.devices);
+  const b = await startBroker(broker);
+  const rows: Row[] = [];
+  let sim: Simulator | undefined;
+  try {
+    sim = await Simulator.start(b.url, args.devices, args.simClients, BENCH_TYPE);
+    log(`${broker}: ${b.url}, simulator pid ${sim.pid}: ${sim.clients} gateway-style mqtt.js clients for ${args.devices} devices`);
+    const monitor = new ProcessMonitor();
+    const options = { maxInFlight: args.window };
+    for (const name of args.scenarios) {
+      const s = SCENARIOS[name];
+      const bounded: number[] = [];
+      const unbounded: number[] = [];
+      const ours: OursResult[] = [];
+      for (let r = 0; r <= args.runs; r++) {
+        const fb = await runFloor(b.url, devices, s, args.window, RUN_TIMEOUT_MS);
+        const fu = await runFloor(b.url, devices, s, Infinity, RUN_TIMEOUT_MS);
+        const o = await runOurs(b.url, devices, s, sim, monitor, options, RUN_TIMEOUT_MS);
+        const stats = await sim.request({ type: 'stats' }, 'stats', 10_000);
+        if (stats.errors) throw new Error(`simulator reported ${stats.errors} error(s)`);
+        log(
+          `  ${name} ${r === 0 ? 'warm-up' : `run ${r}`}: floor ${round(fb.ms)} ms (window ${args.window}, cpu ${round(fb.cpuMs)}) / ` +
+            `${round(fu.ms)} ms (unbounded, cpu ${round(fu.cpuMs)}), ours ${round(o.ms)} ms (cpu ${round(o.cpuMs)}), ` +
+            `event loop p99 ${round(o.eventLoopP99Ms, 1)} ms, rss ${round(o.peakRssMb)} MB`,
+        );
+        if (r === 0) continue;
+        bounded.push(fb.ms);
+        unbounded.push(fu.ms);
+        ours.push(o);
+      }
+      const fbm = median(bounded);
+      const fum = median(unbounded);
+      const floorMs = Math.min(fbm, fum);
+      const wallMs = median(ours.map((o) => o.ms));
+      rows.push({
+        scenario: name,
+        broker,
+        devices: args.devices,
+        wallMs: round(wallMs),
+        floorMs: round(floorMs),
+        ratio: round(wallMs / floorMs, 2),
+        eventLoopP99Ms: round(median(ours.map((o) => o.eventLoopP99Ms)), 1),
+        peakRssMb: round(Math.max(...ours.map((o) => o.peakRssMb))),
+        floorMode: fbm <= fum ? `window ${args.window}` : 'unbounded',
+        floorBoundedMs: round(fbm),
+        floorUnboundedMs: round(fum),
+        oursRunsMs: ours.map((o) => round(o.ms)),
+        eventLoopMaxMs: round(Math.max(...ours.map((o) => o.eventLoopMaxMs)), 1),
+        targetRatio: s.targetRatio,
+      });
+    }
+  } finally {
+    await sim?.stop();
+    await b.stop();
+  }
+  return rows;
+}
+
+function table(rows: Row[]): string {
+  const head = ['scenario', 'broker', 'devices', 'ours ms', 'floor ms', 'floor mode', 'ratio', 'target', 'EL p99 ms', 'EL max ms', 'peak RSS MB', 'ours runs ms', 'ok'];
+  const lines = rows.map((r) => [
+    r.scenario,
+    r.broker,
+    String(r.devices),
+    String(r.wallMs),
+    String(r.floorMs),
+    r.floorMode,
+    r.ratio.toFixed(2),
+    `≤ ${r.targetRatio.toFixed(1)}`,
+    r.eventLoopP99Ms.toFixed(1),
+    r.eventLoopMaxMs.toFixed(1),
+    String(r.peakRssMb),
+    r.oursRunsMs.join(' '),
+    r.ratio <= r.targetRatio && r.eventLoopP99Ms <= 50 ? 'yes' : 'MISS',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (l: string[]) => l.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (s: string) => process.stdout.write(`${s}\n`);
+  log(
+    `iotdm bench: ${args.devices} devices, ${args.runs} timed runs + 1 warm-up per scenario, medians; ` +
+      `platform window (maxInFlight) ${args.window}; device simulator in a child process`,
+  );
+  const started = Date.now();
+  const rows: Row[] = [];
+  for (const broker of args.brokers) rows.push(...(await benchBroker(args, broker, log)));
+  log('');
+  log(table(rows));
+  log('');
+  log(
+    'ours: Connection + Platform, initiate() → requestComplete, event loop and RSS of the platform process' +
+      (args.brokers.includes('embedded') ? ' (with the embedded broker, aedes runs in that process too, as in Node-RED)' : '') +
+      '; floor: plain mqtt.js, same messages, no protocol logic, the faster of window / unbounded.',
+  );
+  log(`targets: ratio ≤ 1.5 (device actions), ≤ 2.0 (firmware); event-loop p99 ≤ 50 ms. Took ${round((Date.now() - started) / 1000)} s.`);
+  if (args.json) {
+    const figures: Figure[] = rows.map(({ scenario, broker, devices, wallMs, floorMs, ratio, eventLoopP99Ms, peakRssMb }) => ({
+      scenario,
+      broker,
+      devices,
+      wallMs,
+      floorMs,
+      ratio,
+      eventLoopP99Ms,
+      peakRssMb,
+    }));
+    fs.writeFileSync(args.json, JSON.stringify(figures, null, 2) + '\n');
+    log(`figures written to ${args.json}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,69 @@
+/** Measuring helpers of the benchmark: medians, forced GC between runs, event-loop delay, peak RSS. */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import fs from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+v8.setFlagsFromString('--expose-gc');
+const gcFn = vm.runInNewContext('gc') as () => void;
+/** A full GC before a timed run, so the garbage of the previous one is not collected inside it. */
+export function collectGarbage(): void {
+  gcFn();
+}
+
+/**
+ * The kernel's high-water mark of this process's RSS (VmHWM), reset at the start of a run by
+ * writing 5 to /proc/self/clear_refs (Linux): the peak of the run without a sampling timer adding
+ * work to it. Elsewhere the RSS at both ends of the run is all there is.
+ */
+function resetPeakRss(): boolean {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+function peakRssSinceReset(): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Event-loop delay (resolution 10 ms), CPU time and peak RSS of this process over one timed run. */
+export class ProcessMonitor {
+  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  private cpu?: NodeJS.CpuUsage;
+  private startRss = 0;
+  private hwm = false;
+
+  start(): void {
+    this.hwm = resetPeakRss();
+    this.startRss = process.memoryUsage.rss();
+    this.cpu = process.cpuUsage();
+    this.histogram.reset();
+    this.histogram.enable();
+  }
+
+  /** Stop and return p99 / max delay in ms, peak RSS in MB, and the CPU time this process used. */
+  stop(): { eventLoopP99Ms: number; eventLoopMaxMs: number; peakRssMb: number; cpuMs: number } {
+    const cpu = process.cpuUsage(this.cpu);
+    this.histogram.disable();
+    const peak = Math.max(this.startRss, process.memoryUsage.rss(), (this.hwm && peakRssSinceReset()) || 0);
+    return {
+      eventLoopP99Ms: this.histogram.percentile(99) / 1e6,
+      eventLoopMaxMs: this.histogram.max / 1e6,
+      peakRssMb: peak / (1024 * 1024),
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    };
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * "Ours": the platform stack as the iotdm-platform config node builds it, without Node-RED: a
+ * Connection subscribed to PLATFORM_SUBSCRIPTION feeding Platform.handleMessage, the Platform
+ * publishing through the Connection. Every device manages first (not timed); then one
+ * `platform.requests.initiate(body)` for the whole fleet is timed until its `requestComplete`.
+ */
+import { performance } from 'node:perf_hooks';
+import { Connection } from '../nodes/transport/connection';
+import { Platform } from '../nodes/core/platform';
+import type { RequestManagerOptions } from '../nodes/core/request-manager';
+import type { MgmtRequest } from '../nodes/core/management-request';
+import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/core/topics';
+import { collectGarbage, ProcessMonitor } from './measure';
+import { requestBody, type Scenario } from './scenarios';
+import type { Simulator } from './sim-handle';
+
+export interface OursResult {
+  ms: number;
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+  peakRssMb: number;
+  /** CPU time of this process during the run */
+  cpuMs: number;
+}
+
+function connected(conn: Connection, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`platform connection: ${conn.lastError ?? 'not connected'} after ${timeoutMs} ms`)), timeoutMs);
+    conn.client.once('connect', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/**
+ * The Connection subscribes on connect without waiting for the SUBACK; the same filter is
+ * subscribed once more here with a callback (a broker replaces an identical subscription) so the
+ * manage phase starts only once the broker delivers to us.
+ */
+function subscribed(conn: Connection): Promise<void> {
+  return new Promise((resolve, reject) =>
+    conn.client.subscribe(PLATFORM_SUBSCRIPTION, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
+  );
+}
+
+export async function runOurs(
+  url: string,
+  devices: DeviceRef[],
+  scenario: Scenario,
+  sim: Simulator,
+  monitor: ProcessMonitor,
+  options: RequestManagerOptions,
+  timeoutMs: number,
+): Promise<OursResult> {
+  const conn = new Connection({ url, clientId: `iotdm-bench-platform-${process.pid}`, protocolVersion: 4, reconnectPeriod: 0, keepalive: 120 });
+  const platform = new Platform((topic, payload) => conn.publish(topic, payload, 1), options);
+  const invalid: string[] = [];
+  platform.on('invalid', (err, info) => invalid.push(`${info.topic}: ${err.message}`));
+  try {
+    conn.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
+    await connected(conn, 15_000);
+    await subscribed(conn);
+
+    // the fleet manages (not timed)
+    await new Promise<void>((resolve, reject) => {
+      let managed = 0;
+      const t = setTimeout(() => reject(new Error(`manage: ${managed}/${devices.length} devices after ${timeoutMs} ms`)), timeoutMs);
+      platform.on('deviceRequest', (name) => {
+        if (name === 'manage' && ++managed === devices.length) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      sim.manageAll().catch(reject);
+    });
+    // let the manage answers drain before the clock starts
+    await new Promise((r) => setTimeout(r, 200));
+
+    const body = requestBody(scenario, devices);
+    collectGarbage();
+    monitor.start();
+    const t0 = performance.now();
+    const req = await new Promise<MgmtRequest>((resolve, reject) => {
+      const t = setTimeout(() => {
+        const r = platform.requests.list({ _limit: 1 }).results[0];
+        reject(new Error(`${scenario.action}: not complete after ${timeoutMs} ms (${JSON.stringify(r?.counts)})`));
+      }, timeoutMs);
+      let id = '';
+      platform.requests.on('requestComplete', (r) => {
+        if (r.id !== id) return;
+        clearTimeout(t);
+        resolve(r);
+      });
+      id = platform.requests.initiate(body, { origin: 'bench' }).id;
+    });
+    const ms = performance.now() - t0;
+    const m = monitor.stop();
+    if (req.counts.success !== devices.length) {
+      const failed = req.executions.find((e) => e.outcome !== 'success');
+      throw new Error(
+        `${scenario.action}: ${req.counts.success}/${devices.length} succeeded (${JSON.stringify(req.counts)}); e.g. ${failed?.deviceId}: ${failed?.message}` +
+          (invalid.length ? `; invalid inbound: ${invalid[0]}` : ''),
+      );
+    }
+    if (invalid.length) throw new Error(`${invalid.length} inbound message(s) were invalid, e.g. ${invalid[0]}`);
+    return { ms, ...m };
+  } finally {
+    platform.close();
+    await conn.close(3000);
+  }
+}

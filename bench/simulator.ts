@@ -1,0 +1,229 @@
+/**
+ * The device simulator of the benchmark, run as a child process (child_process.fork) so the
+ * platform's event-loop figures measure the platform alone. It is shared by the floor and by the
+ * platform run, so their ratio compares protocol cost only.
+ *
+ * A few gateway-style mqtt.js clients (protocol version 4, TCP_NODELAY) each speak for a share of
+ * the devices: subscribed to `iotdm-1/type/T/id/D/#` of each of its devices, answering on
+ * `iotdevice-1/type/T/id/D/...` at QoS 1:
+ *   reboot / factory_reset → 202, then a manage request (the device is back);
+ *   device/update → 204 (keeps the mgmt.firmware value); observe → 200 with that value;
+ *   firmware/download → 202, notify {state: 1}, notify {state: 2};
+ *   firmware/update → 202, notify {updateStatus: 1}, notify {state: 0, updateStatus: 0};
+ *   cancel → 200; anything else → 501. Responses to the device (manage answers) are ignored.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { SimCommand, SimReply } from './sim-protocol';
+
+/** concurrent connects at most (listen backlogs overflow at thousands, protocol.md §10) */
+const CONNECT_CONCURRENCY = 200;
+/** filters per SUBSCRIBE packet */
+const SUBSCRIBE_CHUNK = 500;
+
+interface Firmware {
+  version: string;
+  name: string;
+  uri: string;
+  verifier: string;
+  state: number;
+  updateStatus: number;
+  updatedDateTime: string;
+}
+
+const clients: MqttClient[] = [];
+const owner = new Map<string, MqttClient>();
+const firmware = new Map<string, Firmware>();
+let typeId = '';
+let deviceIds: string[] = [];
+let received = 0;
+let sent = 0;
+let errors = 0;
+let manageSeq = 0;
+
+function reply(r: SimReply): void {
+  process.send?.(r);
+}
+
+/**
+ * What a client writes during one event-loop turn (answers, PUBACKs) leaves in one write: devices
+ * are separate machines in real life, so the simulator keeps its own CPU share on this machine low
+ * (mqtt.js alone makes a syscall of each packet). The same for floor and ours.
+ */
+const corked = new WeakSet<MqttClient>();
+function coalesce(client: MqttClient): void {
+  if (corked.has(client)) return;
+  const stream = client.stream as unknown as { cork?: () => void; uncork?: () => void };
+  if (!stream?.cork || !stream.uncork) return;
+  stream.cork();
+  corked.add(client);
+  setImmediate(() => {
+    corked.delete(client);
+    stream.uncork!();
+  });
+}
+
+function publish(client: MqttClient, topic: string, body: unknown): Promise<void> {
+  sent++;
+  coalesce(client);
+  return new Promise((resolve) => {
+    client.publish(topic, JSON.stringify(body), { qos: 1 }, (err) => {
+      if (err) errors++;
+      resolve();
+    });
+  });
+}
+
+function manageBody(deviceId: string): Record<string, unknown> {
+  return {
+    reqId: `m-${++manageSeq}`,
+    d: {
+      lifetime: 0,
+      supports: { deviceActions: true, firmwareActions: true },
+      deviceInfo: { serialNumber: deviceId, manufacturer: 'iotdm-bench', model: 'sim', fwVersion: firmware.get(deviceId)?.version || '1.0.0' },
+    },
+  };
+}
+
+function fw(deviceId: string): Firmware {
+  let f = firmware.get(deviceId);
+  if (!f) firmware.set(deviceId, (f = { version: '1.0.0', name: '', uri: '', verifier: '', state: 0, updateStatus: 0, updatedDateTime: '' }));
+  return f;
+}
+
+function onMessage(client: MqttClient, topic: string, payload: Buffer): void {
+  received++;
+  coalesce(client);
+  // iotdm-1/type/T/id/D/<path>
+  const parts = topic.split('/');
+  if (parts.length < 6 || parts[0] !== 'iotdm-1') return;
+  const path = parts.slice(5).join('/');
+  if (path === 'response') return; // the platform's answer to our manage
+  const t = parts[2];
+  const deviceId = parts[4];
+  let req: { reqId?: string; d?: { fields?: { field?: string; value?: Partial<Firmware> }[] } };
+  try {
+    req = JSON.parse(payload.toString('utf8'));
+  } catch {
+    errors++;
+    return;
+  }
+  const reqId = req.reqId;
+  const base = `iotdevice-1/type/${t}/id/${deviceId}/`;
+  const answer = (rc: number, d?: unknown) => publish(client, `${base}response`, d === undefined ? { reqId, rc } : { reqId, rc, d });
+  const notify = (value: Partial<Firmware>) => publish(client, `${base}notify`, { d: { fields: [{ field: 'mgmt.firmware', value }] } });
+  switch (path) {
+    case 'mgmt/initiate/device/reboot':
+    case 'mgmt/initiate/device/factory_reset':
+      answer(202);
+      publish(client, `${base}mgmt/manage`, manageBody(deviceId));
+      return;
+    case 'device/update': {
+      const v = req.d?.fields?.find((f) => f.field === 'mgmt.firmware')?.value;
+      if (v) Object.assign(fw(deviceId), v);
+      answer(204);
+      return;
+    }
+    case 'observe':
+      answer(200, { fields: [{ field: 'mgmt.firmware', value: fw(deviceId) }] });
+      return;
+    case 'mgmt/initiate/firmware/download': {
+      const f = fw(deviceId);
+      answer(202);
+      f.state = 1;
+      notify({ state: 1 });
+      f.state = 2;
+      notify({ state: 2 });
+      return;
+    }
+    case 'mgmt/initiate/firmware/update': {
+      const f = fw(deviceId);
+      answer(202);
+      f.updateStatus = 1;
+      notify({ updateStatus: 1 });
+      f.state = 0;
+      f.updateStatus = 0;
+      notify({ state: 0, updateStatus: 0 });
+      return;
+    }
+    case 'cancel':
+      answer(200);
+      return;
+    default:
+      answer(501);
+  }
+}
+
+function connectOne(url: string, index: number): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(url, {
+      clientId: `iotdm-bench-sim-${process.pid}-${index}`,
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 120,
+      reconnectPeriod: 0,
+      connectTimeout: 30000,
+    });
+    client.once('connect', () => {
+      (client.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
+      resolve(client);
+    });
+    client.once('error', reject);
+    client.on('message', (topic, payload) => onMessage(client, topic, payload));
+  });
+}
+
+function subscribe(client: MqttClient, filters: string[]): Promise<void> {
+  return new Promise((resolve, reject) => client.subscribe(filters, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+}
+
+async function start(cmd: Extract<SimCommand, { type: 'start' }>): Promise<void> {
+  typeId = cmd.typeId;
+  deviceIds = Array.from({ length: cmd.devices }, (_, i) => `d${String(i).padStart(5, '0')}`);
+  const n = Math.max(1, Math.min(cmd.clients, cmd.devices));
+  for (let i = 0; i < n; i += CONNECT_CONCURRENCY) {
+    const batch = await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, n - i) }, (_, j) => connectOne(cmd.url, i + j)));
+    clients.push(...batch);
+  }
+  // device j belongs to client j mod n
+  const shares: string[][] = clients.map(() => []);
+  deviceIds.forEach((d, j) => {
+    owner.set(d, clients[j % n]);
+    shares[j % n].push(`iotdm-1/type/${typeId}/id/${d}/#`);
+  });
+  await Promise.all(
+    clients.map(async (c, i) => {
+      for (let k = 0; k < shares[i].length; k += SUBSCRIBE_CHUNK) await subscribe(c, shares[i].slice(k, k + SUBSCRIBE_CHUNK));
+    }),
+  );
+  reply({ type: 'ready', clients: n, devices: deviceIds.length });
+}
+
+async function manageAll(): Promise<void> {
+  await Promise.all(deviceIds.map((d) => publish(owner.get(d)!, `iotdevice-1/type/${typeId}/id/${d}/mgmt/manage`, manageBody(d))));
+  reply({ type: 'managed' });
+}
+
+async function stop(): Promise<void> {
+  await Promise.all(clients.map((c) => new Promise<void>((r) => c.end(false, {}, () => r()))));
+  process.exit(0);
+}
+
+process.on('message', (cmd: SimCommand) => {
+  const run = async () => {
+    switch (cmd.type) {
+      case 'start':
+        return start(cmd);
+      case 'manage':
+        return manageAll();
+      case 'stats':
+        reply({ type: 'stats', received, sent, errors });
+        received = sent = errors = 0;
+        return;
+      case 'stop':
+        return stop();
+    }
+  };
+  run().catch((err: Error) => reply({ type: 'error', message: err.message }));
+});
+// the parent went away: do not linger
+process.on('disconnect', () => process.exit(0));
