@@ -2,7 +2,7 @@
  * `npm run bench`: the platform's management requests against the raw exchange of the same
  * messages, through Debian's mosquitto and through the embedded broker, measured in one run.
  *
- *   npm run bench -- [--devices 5000] [--runs 3] [--json FILE] [--sim-clients 10]
+ *   npm run bench -- [--devices 5000] [--runs 5] [--json FILE] [--sim-clients 10]
  *                    [--scenarios device/reboot,firmware/download,...] [--brokers mosquitto,embedded]
  *                    [--window N]
  *
