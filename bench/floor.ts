@@ -2,8 +2,9 @@
  * The floor: the raw round trip of a scenario's message pattern with plain mqtt.js and no protocol
  * logic. One client subscribed to every device-scoped `iotdevice-1` topic publishes each device's
  * requests (same topics, same JSON bodies with a fresh reqId) and moves that device on when the
- * expected kind of message comes back; it never parses a payload or checks an rc. QoS 1 both ways,
- * TCP_NODELAY, like the platform's Connection.
+ * expected kind of message comes back; it never parses a payload or checks an rc, and only answers a
+ * device's own request (the manage that ends a reboot) by echoing its reqId with rc 200, as the
+ * protocol's message pattern has it. QoS 1 both ways, TCP_NODELAY, like the platform's Connection.
  *
  * `window` bounds the devices awaiting an answer to a publish, with the platform's rule (a device
  * keeps its slot across consecutive exchanges and gives it up while it waits for the device's own
@@ -105,13 +106,17 @@ export async function runFloor(url: string, devices: DeviceRef[], scenario: Scen
         }
       };
 
-      client.on('message', (topic) => {
+      client.on('message', (topic, payload) => {
         // iotdevice-1/type/T/id/D/<path>
         const parts = topic.split('/');
         const i = index.get(parts[4]);
         if (i === undefined) return;
         const op = ops[pos[i]];
         if (!op || !('expect' in op) || parts.slice(5).join('/') !== op.expect) return;
+        if (op.answer) {
+          const reqId = /"reqId":"([^"]+)"/.exec(payload.toString())?.[1];
+          client.publish(topicBase[i] + 'response', `{"reqId":"${reqId}","rc":200}`, { qos: 1 });
+        }
         pos[i]++;
         step(i);
         pump();

@@ -12,8 +12,11 @@ import { PlatformPath, DevicePath, type DeviceRef } from '../nodes/core/topics';
 export const SCENARIO_NAMES = ['device/reboot', 'device/factoryReset', 'firmware/download', 'firmware/update'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
-/** One step of a device's raw exchange: publish to the device, or wait for what it sends. */
-export type FloorOp = { send: string; body: Record<string, unknown> } | { expect: string };
+/**
+ * One step of a device's raw exchange: publish to the device, or wait for what it sends (and, for a
+ * device's own request such as manage, echo its reqId back with rc 200 as the protocol's answer).
+ */
+export type FloorOp = { send: string; body: Record<string, unknown> } | { expect: string; answer?: true };
 
 export interface Scenario {
   action: ScenarioName;
@@ -70,15 +73,15 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   'device/reboot': {
     action: 'device/reboot',
     parameters: [],
-    floor: [{ send: PlatformPath.reboot, body: {} }, RESPONSE, { expect: DevicePath.manage }],
-    messagesPerDevice: 3,
+    floor: [{ send: PlatformPath.reboot, body: {} }, RESPONSE, { expect: DevicePath.manage, answer: true }],
+    messagesPerDevice: 4,
     targetRatio: 1.5,
   },
   'device/factoryReset': {
     action: 'device/factoryReset',
     parameters: [],
-    floor: [{ send: PlatformPath.factoryReset, body: {} }, RESPONSE, { expect: DevicePath.manage }],
-    messagesPerDevice: 3,
+    floor: [{ send: PlatformPath.factoryReset, body: {} }, RESPONSE, { expect: DevicePath.manage, answer: true }],
+    messagesPerDevice: 4,
     targetRatio: 1.5,
   },
   'firmware/download': {
