@@ -14,21 +14,14 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { SimCommand, SimReply } from './sim-protocol';
+import type { FirmwareAttributes } from '../nodes/core/messages';
 
 /** concurrent connects at most (listen backlogs overflow at thousands, protocol.md §10) */
 const CONNECT_CONCURRENCY = 200;
 /** filters per SUBSCRIBE packet */
 const SUBSCRIBE_CHUNK = 500;
 
-interface Firmware {
-  version: string;
-  name: string;
-  uri: string;
-  verifier: string;
-  state: number;
-  updateStatus: number;
-  updatedDateTime: string;
-}
+type Firmware = FirmwareAttributes;
 
 const clients: MqttClient[] = [];
 const owner = new Map<string, MqttClient>();
