@@ -168,6 +168,29 @@ function initiate(path: string, accept: number[], what: string, observing = fals
   return { kind: 'exchange', name: 'initiate', path, accept, timeoutReason: `no answer to ${what}`, observing };
 }
 
+/** Both firmware actions: device/update, observe, the initiate, the wait for notifies, cancel (§3.9). */
+function firmwarePlan(action: 'firmware/download' | 'firmware/update', initiatePath: string, waitForDevice: WaitStep): Plan {
+  return {
+    action,
+    requires: 'firmwareActions',
+    firmware: true,
+    steps: [
+      {
+        kind: 'exchange',
+        name: 'update',
+        path: PlatformPath.update,
+        body: firmwareUpdateBody(action === 'firmware/update'),
+        accept: [204, 200],
+        timeoutReason: 'no answer to device/update',
+      },
+      observeStep,
+      initiate(initiatePath, [202], action, true),
+      waitForDevice,
+      cancelStep,
+    ],
+  };
+}
+
 export const PLANS: Record<string, Plan> = {
   'device/reboot': {
     action: 'device/reboot',
@@ -193,45 +216,19 @@ export const PLANS: Record<string, Plan> = {
       },
     ],
   },
-  'firmware/download': {
-    action: 'firmware/download',
-    requires: 'firmwareActions',
-    firmware: true,
-    steps: [
-      {
-        kind: 'exchange',
-        name: 'update',
-        path: PlatformPath.update,
-        body: firmwareUpdateBody(false),
-        accept: [204, 200],
-        timeoutReason: 'no answer to device/update',
-      },
-      observeStep,
-      initiate(PlatformPath.firmwareDownload, [202], 'firmware/download', true),
-      { kind: 'wait', name: 'download', event: 'notify', judge: judgeDownload, timeout: 'download', timeoutReason: 'download did not finish' },
-      cancelStep,
-    ],
-  },
+  'firmware/download': firmwarePlan(
+    'firmware/download',
+    PlatformPath.firmwareDownload,
+    { kind: 'wait', name: 'download', event: 'notify', judge: judgeDownload, timeout: 'download', timeoutReason: 'download did not finish' },
+  ),
   'firmware/update': {
-    action: 'firmware/update',
-    requires: 'firmwareActions',
-    firmware: true,
+    ...firmwarePlan(
+      'firmware/update',
+      PlatformPath.firmwareUpdate,
+      { kind: 'wait', name: 'install', event: 'notify', judge: judgeInstall, timeout: 'install', timeoutReason: 'update did not finish' },
+    ),
     oneType: true,
     onSuccess: 'setFwVersion',
-    steps: [
-      {
-        kind: 'exchange',
-        name: 'update',
-        path: PlatformPath.update,
-        body: firmwareUpdateBody(true),
-        accept: [204, 200],
-        timeoutReason: 'no answer to device/update',
-      },
-      observeStep,
-      initiate(PlatformPath.firmwareUpdate, [202], 'firmware/update', true),
-      { kind: 'wait', name: 'install', event: 'notify', judge: judgeInstall, timeout: 'install', timeoutReason: 'update did not finish' },
-      cancelStep,
-    ],
   },
 };
 
