@@ -43,9 +43,21 @@ export class Fleet {
       password: this.opts.password,
       reconnectPeriod: 200,
     });
+    // the broker may still be starting (an embedded broker listens once its flow has started):
+    // connection errors are retried until a deadline
     await new Promise<void>((resolve, reject) => {
-      this.client.once('connect', () => resolve());
-      this.client.once('error', reject);
+      let lastError = '';
+      const onError = (err: Error) => (lastError = err.message);
+      const t = setTimeout(() => {
+        this.client.off('error', onError);
+        reject(new Error(`fleet could not connect to ${this.opts.url}: ${lastError}`));
+      }, 10000);
+      this.client.on('error', onError);
+      this.client.once('connect', () => {
+        clearTimeout(t);
+        this.client.off('error', onError);
+        resolve();
+      });
     });
     (this.client.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
