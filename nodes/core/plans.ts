@@ -41,6 +41,8 @@ export interface ExchangeStep {
   timeoutReason: string;
   /** the firmware observation is established from this step on (failures then cancel it) */
   observing?: boolean;
+  /** what the registry learns of the device's mgmt.firmware when the device accepts this step */
+  accepted?(ctx: StepContext): Partial<FirmwareAttributes>;
 }
 
 export interface WaitStep {
@@ -76,6 +78,18 @@ function hasFirmwareParameters(p: Record<string, string>): boolean {
   return FW_PARAMS.some((k) => p[k] !== undefined);
 }
 
+/** The image a firmware request describes: its parameters, else what the device already has. */
+function describedFirmware(ctx: StepContext): Pick<FirmwareAttributes, 'version' | 'name' | 'uri' | 'verifier'> {
+  const known = ctx.knownFirmware ?? {};
+  const p = ctx.parameters;
+  return {
+    version: p.version ?? known.version ?? '',
+    name: p.name ?? known.name ?? '',
+    uri: p.uri ?? known.uri ?? '',
+    verifier: p.verifier ?? known.verifier ?? '',
+  };
+}
+
 /**
  * Step 1 of both firmware actions: device/update with all seven mgmt.firmware keys (real clients
  * need all seven, protocol.md §3.6, §10). `state` and `updateStatus` are the device's current ones
@@ -85,12 +99,8 @@ function hasFirmwareParameters(p: Record<string, string>): boolean {
 function firmwareUpdateBody(forInstall: boolean) {
   return (ctx: StepContext): Record<string, unknown> => {
     const known = ctx.knownFirmware ?? {};
-    const p = ctx.parameters;
     const value: FirmwareAttributes = {
-      version: p.version ?? known.version ?? '',
-      name: p.name ?? known.name ?? '',
-      uri: p.uri ?? known.uri ?? '',
-      verifier: p.verifier ?? known.verifier ?? '',
+      ...describedFirmware(ctx),
       state: forInstall ? (known.state ?? FirmwareState.DOWNLOADED) : FirmwareState.IDLE,
       updateStatus: forInstall ? (known.updateStatus ?? UpdateStatus.SUCCESS) : UpdateStatus.SUCCESS,
       updatedDateTime: '',
@@ -181,6 +191,8 @@ function firmwarePlan(action: 'firmware/download' | 'firmware/update', initiateP
         path: PlatformPath.update,
         body: firmwareUpdateBody(action === 'firmware/update'),
         accept: [204, 200],
+        // the device took the new description: the version it installs (and later reports) is this one
+        accepted: describedFirmware,
         timeoutReason: 'no answer to device/update',
       },
       observeStep,

@@ -109,8 +109,6 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
   private readonly pending = new Map<string, DeviceExecution>();
   private readonly active = new Map<string, Set<DeviceExecution>>();
   private readonly firmwareBusy = new Map<string, DeviceExecution>();
-  /** the mgmt.firmware value of a device/update awaiting its 204 */
-  private readonly sentFirmware = new Map<DeviceExecution, Partial<FirmwareAttributes>>();
   private queue: DeviceExecution[] = [];
   private qHead = 0;
   private inFlight = 0;
@@ -316,12 +314,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
       exec.sawInProgress = false;
       exec.sawDownloading = false;
     }
-    const body = step.body ? step.body(this.context(exec)) : {};
-    if (step.name === 'update' && exec.request.plan.firmware) {
-      const fields = (body as { d?: { fields?: { value?: Partial<FirmwareAttributes> }[] } }).d?.fields;
-      if (fields?.[0]?.value) this.sentFirmware.set(exec, fields[0].value);
-    }
-    const payload = JSON.stringify({ reqId, ...body });
+    const payload = JSON.stringify({ reqId, ...(step.body ? step.body(this.context(exec)) : {}) });
     exec.timer = setTimeout(() => this.timeout(exec, step.timeoutReason), this.options.responseTimeoutMs);
     this.publish(platformTopic(step.path, exec), payload).catch((err: Error) => {
       if (exec.reqId === reqId && !exec.complete) this.finish(exec, 'failure', DeviceStatus.FAILURE, undefined, `could not publish ${step.name}: ${err.message}`);
@@ -380,7 +373,6 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
     exec.timer = undefined;
     if (exec.reqId) this.pending.delete(exec.reqId);
     exec.reqId = undefined;
-    this.sentFirmware.delete(exec);
     this.releaseSlot(exec);
     const set = this.active.get(exec.key);
     if (set) {
@@ -458,13 +450,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
       this.finish(exec, 'failure', DeviceStatus.FAILURE, resp.rc, `${step.name === 'initiate' ? exec.request.action : step.name}: ${text}`);
       return true;
     }
-    if (step.name === 'update') {
-      // the device took the new description: the registry's view follows it, so the version the
-      // device installs (and later reports as fwVersion) is not an older one
-      const sent = this.sentFirmware.get(exec);
-      this.sentFirmware.delete(exec);
-      if (sent) this.registry.mergeFirmware(exec, { version: sent.version, name: sent.name, uri: sent.uri, verifier: sent.verifier });
-    }
+    if (step.accepted) this.registry.mergeFirmware(exec, step.accepted(this.context(exec)));
     if (step.name === 'observe') {
       exec.observing = true;
       const fields = resp.d?.fields;
