@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { InitiateError, type RequestManager } from '../core/request-manager';
+import { MAX_DEVICES } from '../core/messages';
 
 export interface ApiCredentials {
   apiKey?: string;
@@ -58,9 +59,7 @@ export interface HttpApi {
   close(): void;
 }
 
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-/** the largest page of a list (protocol.md §5: 5,000 devices per request) */
-export const MAX_LIMIT = 5000;
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 interface ErrorBody {
   message: string;
@@ -145,7 +144,8 @@ function paging(q: URLSearchParams, t: Translate): { _limit?: number; _bookmark?
   const limit = single(q, '_limit', t);
   if (limit !== undefined) {
     const n = /^[0-9]{1,9}$/.test(limit) ? Number(limit) : NaN;
-    if (!(n >= 1 && n <= MAX_LIMIT)) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_limit', reason: t('reason-limit', { max: MAX_LIMIT }) }));
+    // the largest page is the protocol's largest request (protocol.md §5)
+    if (!(n >= 1 && n <= MAX_DEVICES)) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_limit', reason: t('reason-limit', { max: MAX_DEVICES }) }));
     out._limit = n;
   }
   const bookmark = single(q, '_bookmark', t);
@@ -359,7 +359,7 @@ export interface MountTarget {
 const mounted = new WeakMap<object, Map<string, HttpApi>>();
 
 /** A root path: segments of unreserved characters, no trailing slash. */
-export function isValidApiRoot(root: unknown): root is string {
+function isValidApiRoot(root: unknown): root is string {
   return typeof root === 'string' && root.length <= 256 && /^(\/[A-Za-z0-9._~-]+)+$/.test(root) && !/\/\.\.?(\/|$)/.test(root);
 }
 
