@@ -370,17 +370,13 @@ export class DeviceAgent extends EventEmitter {
    * Send a manage request for one device now, e.g. after it restarted: that completes the
    * platform's reboot or factory reset (protocol.md §3.8). Resolves with the platform's response.
    */
-  manage(device: DeviceRef = this.identity): Promise<DmResponse> {
-    let e: DeviceEntry;
-    try {
-      e = this.entry(device);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (!this.started) return Promise.reject(new Error('agent is not started'));
-    if (!this.connection.connected) return Promise.reject(new Error('not connected (the device is managed again on connect)'));
+  async manage(device: DeviceRef = this.identity): Promise<DmResponse> {
+    const e = this.entry(device);
+    if (!this.started) throw new Error('agent is not started');
+    if (!this.connection.connected) throw new Error('not connected (the device is managed again on connect)');
     const { published, response } = this.sendManage(e);
-    return published.then(() => response);
+    await published;
+    return response;
   }
 
   manageBody(device: DeviceRef): { reqId: string; d: Record<string, unknown> } {
@@ -420,21 +416,17 @@ export class DeviceAgent extends EventEmitter {
    * Send a request of ours (manage, unmanage, location, diag, notify with reqId) and wait for the
    * platform's response on `iotdm-1/type/T/id/D/response`.
    */
-  request(device: DeviceRef, path: DevicePathName, d?: Record<string, unknown>): Promise<DmResponse> {
-    let e: DeviceEntry;
-    try {
-      e = this.entry(device);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async request(device: DeviceRef, path: DevicePathName, d?: Record<string, unknown>): Promise<DmResponse> {
+    const e = this.entry(device);
     const body: { reqId: string; d?: Record<string, unknown> } = { reqId: randomUUID() };
     if (d !== undefined) body.d = d;
     const { published, response } = this.sendRequest(e, path, body);
-    return published.then(() => response);
+    await published;
+    return response;
   }
 
   /** Publish a message that wants no answer (a notify without reqId, §3.7). */
-  send(device: DeviceRef, path: DevicePathName, body: Record<string, unknown>): Promise<void> {
+  async send(device: DeviceRef, path: DevicePathName, body: Record<string, unknown>): Promise<void> {
     const e = this.entry(device);
     return this.connection.publish(deviceTopic(DevicePath[path], e.device), JSON.stringify(body), 1);
   }
