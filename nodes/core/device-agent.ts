@@ -374,9 +374,7 @@ export class DeviceAgent extends EventEmitter {
     const e = this.entry(device);
     if (!this.started) throw new Error('agent is not started');
     if (!this.connection.connected) throw new Error('not connected (the device is managed again on connect)');
-    const { published, response } = this.sendManage(e);
-    await published;
-    return response;
+    return this.responseOf(this.sendManage(e));
   }
 
   manageBody(device: DeviceRef): { reqId: string; d: Record<string, unknown> } {
@@ -420,9 +418,17 @@ export class DeviceAgent extends EventEmitter {
     const e = this.entry(device);
     const body: { reqId: string; d?: Record<string, unknown> } = { reqId: randomUUID() };
     if (d !== undefined) body.d = d;
-    const { published, response } = this.sendRequest(e, path, body);
-    await published;
-    return response;
+    return this.responseOf(this.sendRequest(e, path, body));
+  }
+
+  /**
+   * The response, once the request is published. A failed publish rejects the response as well:
+   * the caller hears of it once, through `published`, and the response's rejection is handled here.
+   */
+  private async responseOf(sent: { published: Promise<void>; response: Promise<DmResponse> }): Promise<DmResponse> {
+    sent.response.catch(() => undefined);
+    await sent.published;
+    return sent.response;
   }
 
   /** Publish a message that wants no answer (a notify without reqId, §3.7). */

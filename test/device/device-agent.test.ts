@@ -269,6 +269,25 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       assert.equal(platform.received.filter((m) => m.json?.reqId === 'g999').length, 0);
     });
 
+    it('request() and manage() reject once when the publish fails, leaving no unhandled rejection behind', async () => {
+      const { agent, conn } = await agentFor();
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        // mqtt.js refuses a publish from the moment end() is called, while it still reads as connected
+        const closed = conn.close(1000);
+        assert.ok(conn.connected);
+        await assert.rejects(agent.manage(DEV), /disconnecting/);
+        await assert.rejects(agent.request(DEV, 'location', { longitude: 1, latitude: 2 }), /disconnecting/);
+        await closed;
+        await sleep(50);
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
     it('manage(device) sends one manage for that device and resolves with the response', async () => {
       platform.autoAnswerManage(200);
       const { agent } = await agentFor({ devices: [{ typeId: 'sim', deviceId: 's1' }] });
