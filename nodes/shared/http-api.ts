@@ -78,6 +78,9 @@ class HttpError extends Error {
   }
 }
 
+/** The client went away before its body ended: nobody is left to answer. */
+class ClientGone extends Error {}
+
 type RouteName = 'requests' | 'request' | 'deviceStatus' | 'deviceStatusOf' | 'cancel';
 
 interface Route {
@@ -220,7 +223,7 @@ function readJson(req: IncomingMessage, limit: number, t: Translate): Promise<un
       }
     };
     const onError = (err: Error) => settle(err);
-    const onClose = () => settle(new Error('the client closed the connection before the body ended'));
+    const onClose = () => settle(new ClientGone('the client closed the connection before the body ended'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
@@ -310,8 +313,8 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
       const props = err.devices.slice(0, 100).map((d) => `${d.typeId}:${d.deviceId}`);
       e = new HttpError(err.statusCode, INITIATE_IDS[err.statusCode], err.message, props);
     } else {
+      if (res.destroyed || err instanceof ClientGone) return; // nobody to answer
       const error = err instanceof Error ? err : new Error(String(err));
-      if (res.destroyed || (error.message ?? '').startsWith('the client closed')) return; // nobody to answer
       options.onError?.(error);
       e = new HttpError(500, 'internal', t('internal', { error: error.message }));
     }

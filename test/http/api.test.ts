@@ -266,6 +266,21 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
     assert.equal((await get(R)).status, 200);
   });
 
+  it('a client that goes away in the middle of its body is nobody to answer: no node error, nothing launched, the server keeps answering', async () => {
+    const before = (await get(`${R}?_limit=100`)).json.results.length;
+    const errors = callsOf('p1', 'error').length;
+    const u = new URL(base + R);
+    await new Promise<void>((resolve) => {
+      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { authorization: AUTH, 'content-type': 'application/json', 'content-length': '1000' } });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write('{"action": "device/reboot", ', () => setTimeout(() => req.destroy(), 50));
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(callsOf('p1', 'error').length, errors);
+    assert.equal((await get(`${R}?_limit=100`)).json.results.length, before);
+  });
+
   it('400 for invalid query parameters; 405 with Allow for other methods; other paths under the root are not ours', async () => {
     for (const q of ['_limit=0', '_limit=5001', '_limit=abc', '_limit=1.5', '_limit=-1', '_limit=', '_limit=1&_limit=2', '_bookmark=', '_bookmark=garbage', '_bookmark=' + Buffer.from('o:x').toString('base64url')]) {
       const r = await get(`${R}?${q}`);
