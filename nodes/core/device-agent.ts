@@ -348,13 +348,15 @@ export class DeviceAgent extends EventEmitter {
       const early = Math.min(this.lifetime * 0.9, this.lifetime > 1200 ? this.lifetime - 120 : Infinity);
       this.lifetimeTimer = setTimeout(() => void this.manageAll(), Math.max(500, early * 1000));
     }
-    this.lastSupports = JSON.stringify(this.supports());
+    // one supports for the whole round: it only changes when handlers do (which schedules a new round)
+    const supports = this.supports();
+    this.lastSupports = JSON.stringify(supports);
     const list = [...this.entries.values()];
     let next = 0;
     const worker = async () => {
       while (next < list.length && run === this.run) {
         const e = list[next++];
-        const { published, response } = this.sendManage(e);
+        const { published, response } = this.sendManage(e, supports);
         response.catch(() => undefined); // outcome recorded on the entry and in events
         try {
           await published;
@@ -377,16 +379,11 @@ export class DeviceAgent extends EventEmitter {
     return this.responseOf(this.sendManage(e));
   }
 
-  manageBody(device: DeviceRef): { reqId: string; d: Record<string, unknown> } {
-    const e = this.entry(device);
-    return {
+  private sendManage(e: DeviceEntry, supports = this.supports()): { published: Promise<void>; response: Promise<DmResponse> } {
+    const body = {
       reqId: randomUUID(),
-      d: { metadata: { ...e.metadata }, lifetime: this.lifetime, supports: this.supports(), deviceInfo: { ...e.deviceInfo } },
+      d: { metadata: { ...e.metadata }, lifetime: this.lifetime, supports, deviceInfo: { ...e.deviceInfo } },
     };
-  }
-
-  private sendManage(e: DeviceEntry): { published: Promise<void>; response: Promise<DmResponse> } {
-    const body = this.manageBody(e.device);
     e.state = 'managing';
     const { published, response } = this.sendRequest(e, 'manage', body);
     this.emit('manage', { device: e.device, reqId: body.reqId, body });
