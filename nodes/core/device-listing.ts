@@ -42,11 +42,11 @@ export interface DevicePage {
 /** The largest page a caller may ask for. */
 export const MAX_PAGE = 500;
 
-export function stateOf(d: DeviceRecord): DeviceState {
+function stateOf(d: DeviceRecord): DeviceState {
   return d.managed ? 'managed' : d.dormant ? 'dormant' : 'unmanaged';
 }
 
-export function rowOf(d: DeviceRecord): DeviceRow {
+function rowOf(d: DeviceRecord): DeviceRow {
   const row: DeviceRow = {
     typeId: d.typeId,
     deviceId: d.deviceId,
@@ -62,32 +62,34 @@ export function rowOf(d: DeviceRecord): DeviceRow {
   return row;
 }
 
-export function typeCounts(registry: Registry): { typeId: string; count: number }[] {
+function typeCounts(registry: Registry): { typeId: string; count: number }[] {
   const counts = new Map<string, number>();
   for (const d of registry.list()) counts.set(d.typeId, (counts.get(d.typeId) ?? 0) + 1);
   return [...counts].map(([typeId, count]) => ({ typeId, count })).sort((a, b) => (a.typeId < b.typeId ? -1 : a.typeId > b.typeId ? 1 : 0));
 }
 
+/**
+ * The offset page of `all` for a user interface: limit clamped to 1..MAX_PAGE (default 50), offset
+ * to 0 and above, and an offset past the end gives the last page (never refused, never empty when
+ * there are rows). The sidebar's registry pages and request rows share it.
+ */
+export function pageOf<T>(all: T[], offset = 0, limit = 50): { total: number; offset: number; limit: number; rows: T[] } {
+  const l = Math.min(Math.max(Math.floor(limit), 1), MAX_PAGE);
+  let o = Math.max(Math.floor(offset), 0);
+  if (o >= all.length) o = all.length === 0 ? 0 : Math.floor((all.length - 1) / l) * l;
+  return { total: all.length, offset: o, limit: l, rows: all.slice(o, o + l) };
+}
+
 /** One page of the devices matching `filter` (offset and limit are clamped, never refused). */
 export function listDevices(registry: Registry, filter: DeviceFilter & { offset?: number; limit?: number } = {}): DevicePage {
-  const all = registry.query({ typeId: filter.typeId || undefined, search: filter.search || undefined });
-  const limit = Math.min(Math.max(Math.floor(filter.limit ?? 50), 1), MAX_PAGE);
-  let offset = Math.max(Math.floor(filter.offset ?? 0), 0);
-  // past the end: the last page
-  if (offset >= all.length) offset = all.length === 0 ? 0 : Math.floor((all.length - 1) / limit) * limit;
-  return {
-    total: all.length,
-    offset,
-    limit,
-    types: typeCounts(registry),
-    devices: all.slice(offset, offset + limit).map(rowOf),
-  };
+  const { total, offset, limit, rows } = pageOf(registry.query(filter), filter.offset, filter.limit);
+  return { total, offset, limit, types: typeCounts(registry), devices: rows.map(rowOf) };
 }
 
 /** Every device matching `filter`, as the refs of a request body ("all of a type", "all"). */
 export function deviceRefs(registry: Registry, filter: DeviceFilter = {}, opts: { managedOnly?: boolean } = {}): DeviceRef[] {
   const out: DeviceRef[] = [];
-  for (const d of registry.query({ typeId: filter.typeId || undefined, search: filter.search || undefined })) {
+  for (const d of registry.query(filter)) {
     if (opts.managedOnly && !d.managed) continue;
     out.push({ typeId: d.typeId, deviceId: d.deviceId });
   }

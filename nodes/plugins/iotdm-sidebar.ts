@@ -18,7 +18,7 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, NextFunction } from 'express';
 import { InitiateError } from '../core/request-manager';
-import { deviceRefs, listDevices, MAX_PAGE } from '../core/device-listing';
+import { deviceRefs, listDevices, pageOf, MAX_PAGE } from '../core/device-listing';
 import { RequestProgress, type ProgressMessage } from '../core/request-progress';
 import type { Platform } from '../core/platform';
 import type { PlatformNode } from '../shared/platform-node';
@@ -204,11 +204,9 @@ export = function (RED: NodeAPI): void {
       const r = requestOf(platformOf(req), String(req.params.reqId));
       const outcome = strQuery(req, 'outcome');
       if (outcome !== undefined && !OUTCOMES.includes(outcome as OutcomeFilter)) throw new HttpError(400, t('errors.invalid-outcome', { outcomes: OUTCOMES.join(', ') }));
-      const limit = intQuery(req, 'limit', 50, 1, MAX_PAGE);
-      let offset = intQuery(req, 'offset', 0, 0, 1e9);
-      const rows = outcome === undefined ? r.executions : r.executions.filter((e) => (outcome === 'inProgress' ? !e.complete : e.outcome === outcome));
-      if (offset >= rows.length) offset = rows.length === 0 ? 0 : Math.floor((rows.length - 1) / limit) * limit;
-      return { total: rows.length, offset, limit, devices: rows.slice(offset, offset + limit).map((e) => r.row(e)) };
+      const execs = outcome === undefined ? r.executions : r.executions.filter((e) => (outcome === 'inProgress' ? !e.complete : e.outcome === outcome));
+      const { total, offset, limit, rows } = pageOf(execs, intQuery(req, 'offset', 0, 0, 1e9), intQuery(req, 'limit', 50, 1, MAX_PAGE));
+      return { total, offset, limit, devices: rows.map((e) => r.row(e)) };
     }),
   );
 
