@@ -18,6 +18,7 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, NextFunction } from 'express';
 import { InitiateError } from '../core/request-manager';
+import { MAX_DEVICES } from '../core/messages';
 import { deviceRefs, listDevices, pageOf, MAX_PAGE } from '../core/device-listing';
 import { RequestProgress, type ProgressMessage } from '../core/request-progress';
 import type { Platform } from '../core/platform';
@@ -111,8 +112,7 @@ export = function (RED: NodeAPI): void {
         const body = handler(req, res);
         if (body !== undefined) res.json(body);
       } catch (err) {
-        if (err instanceof HttpError) res.status(err.statusCode).json({ message: err.message });
-        else if (err instanceof InitiateError) res.status(err.statusCode).json({ message: err.message });
+        if (err instanceof HttpError || err instanceof InitiateError) res.status(err.statusCode).json({ message: err.message });
         else {
           RED.log.error(t('errors.internal', { error: (err as Error).message }));
           res.status(500).json({ message: t('errors.internal', { error: (err as Error).message }) });
@@ -125,7 +125,8 @@ export = function (RED: NodeAPI): void {
     const out: RequestDetails[] = [];
     let bookmark: string | undefined;
     do {
-      const page = node.platform.requests.list({ _limit: 100, _bookmark: bookmark });
+      // list() builds the details of every request on each call: the largest page makes it one call
+      const page = node.platform.requests.list({ _limit: MAX_DEVICES, _bookmark: bookmark });
       out.push(...page.results);
       bookmark = page._bookmark;
     } while (bookmark);
