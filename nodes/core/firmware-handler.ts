@@ -104,6 +104,7 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
   readonly fields = [FIRMWARE_FIELD] as const;
   readonly supports = { firmwareActions: true };
   private readonly records = new Map<string, FirmwareRecord>();
+  /** by device key: a device has at most one initiate waiting for the flow's verdict */
   private readonly verdicts = new Map<string, PendingVerdict>();
   private readonly answer: 'auto' | 'flow';
   private readonly answerTimeoutMs: number;
@@ -280,9 +281,8 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
     const event = req.action === 'firmwareDownload' ? 'download' : 'update';
     const key = deviceKey(req.device);
     const rec = this.record(req.device);
-    for (const v of this.verdicts.values()) {
-      if (deviceKey(v.req.device) === key) return req.reply(RC.CONFLICT, `an initiate (${v.req.reqId}) is waiting for the flow's answer`);
-    }
+    const waiting = this.verdicts.get(key);
+    if (waiting) return req.reply(RC.CONFLICT, `an initiate (${waiting.req.reqId}) is waiting for the flow's answer`);
     const t = transition(rec.firmware, event);
     if (!t.ok) return req.reply(t.transition?.refusal?.rc ?? RC.BAD_REQUEST, t.transition?.refusal?.message ?? t.reason);
     if (event === 'download' && !isValidFirmwareUri(rec.firmware.uri)) {
@@ -294,12 +294,12 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
       const v: PendingVerdict = { req, event };
       if (this.answerTimeoutMs > 0) {
         v.timer = setTimeout(() => {
-          this.verdicts.delete(req.reqId);
+          this.verdicts.delete(key);
           this.emit('warning', `no answer from the flow to ${req.action} ${req.reqId} of ${key} within ${this.answerTimeoutMs} ms: answered 500`);
           req.reply(RC.INTERNAL_ERROR, `no answer from the flow within ${Math.round(this.answerTimeoutMs / 1000)} s`).catch(() => undefined);
         }, this.answerTimeoutMs);
       }
-      this.verdicts.set(req.reqId, v);
+      this.verdicts.set(key, v);
       this.emit('command', cmd);
       return Promise.resolve();
     }
@@ -374,9 +374,10 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
   }
 
   private verdict(device: DeviceRef, m: FirmwareInput): void {
-    const v = this.verdicts.get(m.reqId!);
-    if (!v || deviceKey(v.req.device) !== deviceKey(device)) throw new Error(`no initiate ${m.reqId} of ${deviceKey(device)} is waiting for an answer`);
-    this.verdicts.delete(m.reqId!);
+    const key = deviceKey(device);
+    const v = this.verdicts.get(key);
+    if (!v || v.req.reqId !== m.reqId) throw new Error(`no initiate ${m.reqId} of ${key} is waiting for an answer`);
+    this.verdicts.delete(key);
     clearTimeout(v.timer);
     const fail = (rc: number, text: string) => v.req.reply(rc, m.message || text).catch((err: Error) => this.emit('warning', `${rc} to ${m.reqId} not sent: ${err.message}`));
     if (m.result === 'failed') return void fail(RC.INTERNAL_ERROR, `firmware ${v.event} failed`);

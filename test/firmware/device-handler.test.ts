@@ -31,11 +31,11 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
     });
     after(() => broker.stop());
 
-    async function start(opts: FirmwareHandlerOptions = {}) {
+    async function start(opts: FirmwareHandlerOptions = {}, devices: { typeId: string; deviceId: string }[] = []) {
       platform = await Peer.connect(broker.url);
       platform.autoAnswerManage(200);
       conn = new Connection({ url: broker.url, reconnectPeriod: 100 });
-      agent = new DeviceAgent(conn, { identity: DEV, settleMs: 10, deviceInfo: { fwVersion: '1.0' } });
+      agent = new DeviceAgent(conn, { identity: DEV, devices, settleMs: 10, deviceInfo: { fwVersion: '1.0' } });
       handler = new FirmwareHandler(agent, opts);
       commands = [];
       handler.on('command', (c) => commands.push(c));
@@ -291,6 +291,28 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
         assert.equal(t.json.rc, 500);
         assert.match(t.json.message, /no answer from the flow/);
         assert.equal(handler.firmware(DEV).updateStatus, 0);
+      });
+    });
+
+    describe('answer "flow" on a gateway', () => {
+      const SIB = { typeId: 'fwdev', deviceId: 'D-2' };
+      beforeEach(() => start({ answer: 'flow', answerTimeoutMs: 3000 }, [SIB]));
+
+      it('the same reqId sent to two devices waits for, and takes, one verdict per device', async () => {
+        for (const d of [DEV, SIB]) {
+          await platform.publish(`iotdm-1/type/${d.typeId}/id/${d.deviceId}/device/update`, { reqId: `u-${d.deviceId}`, d: { fields: [{ field: 'mgmt.firmware', value: FW() }] } });
+          await platform.response(`u-${d.deviceId}`);
+        }
+        for (const d of [DEV, SIB]) await platform.publish(`iotdm-1/type/${d.typeId}/id/${d.deviceId}/mgmt/initiate/firmware/download`, { reqId: 'same' });
+        await until(() => commands.length === 2);
+        handler.input({ result: 'accepted', reqId: 'same', typeId: SIB.typeId, deviceId: SIB.deviceId });
+        handler.input({ result: 'accepted', reqId: 'same', typeId: DEV.typeId, deviceId: DEV.deviceId });
+        const answers = await platform.waitCount((m) => m.topic.endsWith('/response') && m.json?.reqId === 'same', 2);
+        assert.deepEqual(answers.map((a) => [a.topic, a.json.rc]).sort(), [
+          ['iotdevice-1/type/fwdev/id/D-1/response', 202],
+          ['iotdevice-1/type/fwdev/id/D-2/response', 202],
+        ]);
+        assert.deepEqual([handler.firmware(DEV).state, handler.firmware(SIB).state], [1, 1]);
       });
     });
   });
