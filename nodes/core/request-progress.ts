@@ -19,27 +19,7 @@ interface Slot {
 
 export class RequestProgress {
   private readonly slots = new Map<string, Slot>();
-  private readonly listeners: [string, (...args: never[]) => void][];
-  private closed = false;
-
-  constructor(
-    private readonly manager: RequestManager,
-    private readonly send: (message: ProgressMessage) => void,
-    private readonly intervalMs = 250,
-  ) {
-    const changed = (req: MgmtRequest) => this.changed(req);
-    const removed = (id: string) => this.removed(id);
-    this.listeners = [
-      ['requestCreated', changed],
-      ['deviceComplete', changed],
-      ['requestComplete', changed],
-      ['requestRemoved', removed],
-    ];
-    for (const [event, fn] of this.listeners) manager.on(event as never, fn as never);
-  }
-
-  private changed(req: MgmtRequest): void {
-    if (this.closed) return;
+  private readonly changed = (req: MgmtRequest): void => {
     let slot = this.slots.get(req.id);
     if (!slot) this.slots.set(req.id, (slot = { dirty: false, req }));
     if (slot.timer) {
@@ -47,6 +27,23 @@ export class RequestProgress {
       return;
     }
     this.emit(slot);
+  };
+  private readonly removed = (id: string): void => {
+    const slot = this.slots.get(id);
+    if (slot?.timer) clearTimeout(slot.timer);
+    this.slots.delete(id);
+    this.send({ removed: id });
+  };
+
+  constructor(
+    private readonly manager: RequestManager,
+    private readonly send: (message: ProgressMessage) => void,
+    private readonly intervalMs = 250,
+  ) {
+    manager.on('requestCreated', this.changed);
+    manager.on('deviceComplete', this.changed);
+    manager.on('requestComplete', this.changed);
+    manager.on('requestRemoved', this.removed);
   }
 
   private emit(slot: Slot): void {
@@ -60,23 +57,16 @@ export class RequestProgress {
     slot.timer.unref?.();
   }
 
-  private removed(id: string): void {
-    if (this.closed) return;
-    const slot = this.slots.get(id);
-    if (slot?.timer) clearTimeout(slot.timer);
-    this.slots.delete(id);
-    this.send({ removed: id });
-  }
-
-  /** Stop listening; a pending last message of each request is sent now. */
+  /** Stop listening; a pending last message of each request is sent now. (A second call does nothing.) */
   close(): void {
-    if (this.closed) return;
     for (const slot of this.slots.values()) {
       if (slot.timer) clearTimeout(slot.timer);
       if (slot.dirty) this.send({ request: slot.req.details() });
     }
     this.slots.clear();
-    for (const [event, fn] of this.listeners) this.manager.off(event as never, fn as never);
-    this.closed = true;
+    this.manager.off('requestCreated', this.changed);
+    this.manager.off('deviceComplete', this.changed);
+    this.manager.off('requestComplete', this.changed);
+    this.manager.off('requestRemoved', this.removed);
   }
 }
