@@ -22,10 +22,10 @@
  *   An illegal transition throws and changes nothing.
  */
 import { EventEmitter } from 'node:events';
-import { deviceKey, type DeviceRef } from './topics';
+import { deviceKey, parseDeviceKey, type DeviceRef } from './topics';
 import { RC, FirmwareState, UpdateStatus } from './rc';
 import { compile, isValid, ValidationError } from './validate';
-import { FIRMWARE_KEYS, type DeviceInfo, type FieldValue, type FirmwareAttributes } from './messages';
+import { FIRMWARE_KEYS, FIRMWARE_PARAMETERS, type DeviceInfo, type FieldValue, type FirmwareAttributes } from './messages';
 import { transition, describePhase, type FirmwareEvent } from './firmware-state-machine';
 import {
   firmwareInputSchema,
@@ -39,8 +39,10 @@ import type { ActionRequest, DmHandler, FieldRequest, ActionName } from './devic
 import type { DownloadResult } from './firmware-downloader';
 
 export const FIRMWARE_FIELD = 'mgmt.firmware';
-const DESCRIPTIVE = ['version', 'name', 'uri', 'verifier'] as const;
-const DEVICE_OWNED = ['state', 'updateStatus', 'updatedDateTime'];
+/** what the platform writes: the firmware's description (the firmware actions' parameters) */
+const DESCRIPTIVE: readonly string[] = FIRMWARE_PARAMETERS;
+/** the rest of mgmt.firmware is the device's own */
+const DEVICE_OWNED: readonly string[] = FIRMWARE_KEYS.filter((k) => !DESCRIPTIVE.includes(k));
 
 /** What the handler needs of the DeviceAgent (the agent itself fits). */
 export interface FirmwareAgent {
@@ -159,9 +161,8 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
     try {
       const snap = validateSnapshot(data);
       for (const [key, rec] of Object.entries(snap.devices)) {
-        const i = key.indexOf('/');
-        const device = { typeId: key.slice(0, i), deviceId: key.slice(i + 1) };
-        if (i < 0 || !this.agent.isOurs(device)) {
+        const device = parseDeviceKey(key);
+        if (!key.includes('/') || !this.agent.isOurs(device)) {
           this.emit('warning', `stored firmware state of ${key} dropped: not a device of this iotdm-device`);
           continue;
         }
@@ -180,10 +181,8 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
   interruptedDownloads(): void {
     for (const [key, rec] of this.records) {
       if (rec.firmware.state !== FirmwareState.DOWNLOADING) continue;
-      const i = key.indexOf('/');
-      const device = { typeId: key.slice(0, i), deviceId: key.slice(i + 1) };
       const t = transition(rec.firmware, 'downloadFailed', UpdateStatus.CONNECTION_LOST);
-      if (t.ok) this.apply(device, rec, t.changes);
+      if (t.ok) this.apply(parseDeviceKey(key), rec, t.changes);
     }
   }
 
@@ -248,10 +247,10 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
           continue;
         }
         // the value replaces the firmware's description; state and updateStatus stay the device's
-        for (const k of DESCRIPTIVE) next[k] = ((value as Partial<FirmwareAttributes>)[k] as string | undefined) ?? '';
+        for (const k of DESCRIPTIVE) next[k] = ((value as Record<string, unknown>)[k] as string | undefined) ?? '';
       } else {
         const sub = field.slice(FIRMWARE_FIELD.length + 1);
-        if ((DESCRIPTIVE as readonly string[]).includes(sub) && typeof value === 'string' && value.length <= 4096) next[sub] = value;
+        if (DESCRIPTIVE.includes(sub) && typeof value === 'string' && value.length <= 4096) next[sub] = value;
         else {
           bad.push(field);
           why.push(DEVICE_OWNED.includes(sub) ? `${field} is written by the device only` : `${field}: not a writable firmware field`);
@@ -323,7 +322,7 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
   }
 
   private command(req: ActionRequest, event: 'download' | 'update'): FirmwareCommand {
-    const fw = this.record(req.device).firmware;
+    const { firmware: fw, file } = this.record(req.device);
     const cmd: FirmwareCommand = {
       command: event === 'download' ? 'download' : 'install',
       reqId: req.reqId,
@@ -334,7 +333,6 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
       verifier: fw.verifier,
       version: fw.version,
     };
-    const file = this.record(req.device).file;
     if (event === 'update' && file) cmd.file = file;
     return cmd;
   }
