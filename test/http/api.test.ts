@@ -3,7 +3,7 @@ import http from 'node:http';
 import { loadFlow, unloadFlow, getNode, nextMessage, waitForCall, callsOf, nodeRedHelper, type FlowNode } from '../support/nodered';
 import { freePort } from '../support/ports';
 import { Fleet } from './fleet';
-import { captureHttpNode, startHttp, call, basic, until, type NodeRedHttp } from './support';
+import { captureHttpNode, startHttp, serveHttpNode, call, basic, until, type NodeRedHttp } from './support';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
@@ -394,14 +394,7 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
 
 describe('http API: mounting with the platform node', function () {
   this.timeout(20000);
-  let web: NodeRedHttp;
-  before(async () => {
-    nodeRedHelper();
-    web = await startHttp();
-  });
-  after(async () => {
-    await web.close();
-  });
+  const web = serveHttpNode();
   afterEach(async () => {
     await unloadFlow();
   });

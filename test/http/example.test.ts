@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadFlow, unloadFlow, getNode, nextMessage, waitForCall, nodeRedHelper, type FlowNode } from '../support/nodered';
+import { loadFlow, getNode, nextMessage, waitForCall, type FlowNode } from '../support/nodered';
 import { freePort } from '../support/ports';
 import { Fleet } from './fleet';
-import { captureHttpNode, startHttp, call, basic, until, type NodeRedHttp } from './support';
+import { captureHttpNode, serveHttpNode, call, basic, until } from './support';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
@@ -21,15 +21,7 @@ const EXAMPLE = path.join(__dirname, '..', '..', '..', 'examples', 'http-api.jso
 
 describe('http API: examples/http-api.json', function () {
   this.timeout(20000);
-  let web: NodeRedHttp;
-  before(async () => {
-    nodeRedHelper();
-    web = await startHttp();
-  });
-  after(async () => {
-    await unloadFlow();
-    await web.close();
-  });
+  const web = serveHttpNode();
 
   it('imports as is (debug nodes watched by helpers): curl-style launches show in the mgmt-request node, the inject launch shows over HTTP', async () => {
     const flow = JSON.parse(fs.readFileSync(EXAMPLE, 'utf8')) as FlowNode[];

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { nodeRedHelper, unloadFlow } from '../support/nodered';
 
 type App = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -40,6 +41,27 @@ export async function startHttp(): Promise<NodeRedHttp> {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * The hooks of a suite whose flows are reached over HTTP: the test helper and the server start
+ * before it; after it the flow is unloaded and the server closed. Returns the server's base URL.
+ */
+export function serveHttpNode(): { readonly url: string } {
+  let web: NodeRedHttp | undefined;
+  before(async () => {
+    nodeRedHelper();
+    web = await startHttp();
+  });
+  after(async () => {
+    await unloadFlow();
+    await web?.close();
+  });
+  return {
+    get url() {
+      return web!.url;
+    },
   };
 }
 
