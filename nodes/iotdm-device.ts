@@ -10,6 +10,7 @@ import { DeviceAgent, type AgentUser, type DeviceAgentHost, type MessageErrorEve
 import { parseDeviceList } from './core/device-list';
 import { isValidId, type DeviceRef } from './core/topics';
 import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './core/messages';
+import { tlsOptionsOf } from './shared/tls-options';
 
 /** the dialog's fields, the deviceInfo ones among them */
 interface IotdmDeviceDef extends NodeDef, Partial<Record<DeviceInfoKey, string>> {
@@ -111,13 +112,13 @@ export = function (RED: NodeAPI): void {
     if (node.credentials?.username) options.username = node.credentials.username;
     if (node.credentials?.password) options.password = node.credentials.password;
     if (config.tls) {
-      const tlsNode = RED.nodes.getNode(config.tls) as (Node & { addTLSOptions?(o: Record<string, unknown>): void }) | null;
-      if (!tlsNode?.addTLSOptions) {
+      const tls = tlsOptionsOf(RED, config.tls);
+      if (!tls) {
         node.configError = RED._('iotdm-device.errors.tls');
         node.error(RED._('iotdm-device.errors.invalid-config', { error: node.configError }));
         return;
       }
-      tlsNode.addTLSOptions(options as unknown as Record<string, unknown>);
+      Object.assign(options, tls);
     }
 
     const connection = new Connection(options);

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { loadFlow, unloadFlow, getNode, nextMessage, collect, waitForCall, callsOf, nodeRedHelper, type FlowNode } from '../support/nodered';
 import { startBroker, Peer, sleep, type TestBroker } from './brokers';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../nodes/transport/embedded-broker';
+import { makeSelfSignedCert, type SelfSigned } from '../support/tls';
 
 // the compiled node modules, as Node-RED loads them
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -160,3 +162,49 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
     });
   });
 }
+
+describe('device/iotdm-device over mqtts, with a tls-config node', function () {
+  this.timeout(20000);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const tlsNode = require('@node-red/nodes/core/network/05-tls.js');
+  let broker: EmbeddedBroker;
+  let cert: SelfSigned;
+  const MANAGE = 'iotdevice-1/type/thermo/id/TLS-1/mgmt/manage';
+
+  before(async () => {
+    nodeRedHelper();
+    cert = makeSelfSignedCert(); // fails (never skips) when openssl is missing
+    broker = await startEmbeddedBroker({ port: 0, host: '127.0.0.1', tls: { cert: cert.cert, key: cert.key } });
+  });
+  after(() => broker.close());
+  afterEach(() => unloadFlow());
+
+  const flow = (tls: string): FlowNode[] => [
+    { id: 'tls', type: 'tls-config', cert: '', key: '', ca: '', verifyservercert: true },
+    { id: 'cfg', type: 'iotdm-device', broker: broker.url, mode: 'device', typeId: 'thermo', deviceId: 'TLS-1', tls },
+  ];
+
+  it('trusts the broker through the CA of its tls-config node and sends its manage', async () => {
+    let onPublish!: (packet: { topic: string }) => void;
+    const manage = new Promise<void>((resolve) => {
+      onPublish = (packet) => {
+        if (packet.topic === MANAGE) resolve();
+      };
+      broker.aedes.on('publish', onPublish as never);
+    });
+    try {
+      await loadFlow([tlsNode, deviceNode], flow('tls'), { tls: { cadata: cert.cert } });
+      await Promise.race([manage, sleep(5000).then(() => assert.fail('no manage over mqtts'))]);
+      assert.equal(getNode('cfg').configError, undefined);
+    } finally {
+      broker.aedes.removeListener('publish', onPublish as never);
+    }
+  });
+
+  it('a missing tls-config node is an invalid configuration', async () => {
+    await loadFlow([tlsNode, deviceNode], flow('gone'));
+    await waitForCall('cfg', 'error', (a) => String(a[0]).includes('invalid-config'));
+    assert.equal(getNode('cfg').configError, 'iotdm-device.errors.tls');
+    assert.equal(getNode('cfg').agent, undefined);
+  });
+});
