@@ -97,6 +97,11 @@ export = function (RED: NodeAPI): void {
     return Number(v);
   }
 
+  /** `?offset&limit` of a page for the tab: out of range is a 400, pageOf handles the rest */
+  function pageQuery(req: Request): { offset: number; limit: number } {
+    return { offset: intQuery(req, 'offset', 0, 0, 1e9), limit: intQuery(req, 'limit', 50, 1, MAX_PAGE) };
+  }
+
   function strQuery(req: Request, name: string): string | undefined {
     const v = req.query[name];
     if (v === undefined || v === '') return undefined;
@@ -170,8 +175,7 @@ export = function (RED: NodeAPI): void {
       return listDevices(node.platform.registry, {
         typeId: strQuery(req, 'type'),
         search: strQuery(req, 'search'),
-        offset: intQuery(req, 'offset', 0, 0, 1e9),
-        limit: intQuery(req, 'limit', 50, 1, MAX_PAGE),
+        ...pageQuery(req),
       });
     }),
   );
@@ -206,8 +210,9 @@ export = function (RED: NodeAPI): void {
       const outcome = strQuery(req, 'outcome');
       if (outcome !== undefined && !OUTCOMES.includes(outcome as OutcomeFilter)) throw new HttpError(400, t('errors.invalid-outcome', { outcomes: OUTCOMES.join(', ') }));
       const execs = outcome === undefined ? r.executions : r.executions.filter((e) => (outcome === 'inProgress' ? !e.complete : e.outcome === outcome));
-      const { total, offset, limit, rows } = pageOf(execs, intQuery(req, 'offset', 0, 0, 1e9), intQuery(req, 'limit', 50, 1, MAX_PAGE));
-      return { total, offset, limit, devices: rows.map((e) => r.row(e)) };
+      const { offset, limit } = pageQuery(req);
+      const { rows, ...page } = pageOf(execs, offset, limit);
+      return { ...page, devices: rows.map((e) => r.row(e)) };
     }),
   );
 
