@@ -185,6 +185,8 @@ export class DeviceAgent extends EventEmitter {
   private readonly opts: Required<Pick<DeviceAgentOptions, 'concurrency' | 'settleMs' | 'wildcardAbove' | 'requestTimeoutMs' | 'handlerTimeoutMs'>>;
   private settleTimer?: NodeJS.Timeout;
   private lifetimeTimer?: NodeJS.Timeout;
+  /** handler deadlines of multi-handler field requests under way */
+  private readonly partTimers = new Set<NodeJS.Timeout>();
   private run = 0;
   private started = false;
   private lastSupports = '';
@@ -249,6 +251,8 @@ export class DeviceAgent extends EventEmitter {
     this.run++;
     clearTimeout(this.settleTimer);
     clearTimeout(this.lifetimeTimer);
+    for (const t of this.partTimers) clearTimeout(t);
+    this.partTimers.clear();
     this.connection.off('state', this.onState);
     for (const u of this.unsubs.splice(0)) u();
     for (const [reqId, p] of this.pending) {
@@ -629,15 +633,18 @@ export class DeviceAgent extends EventEmitter {
       const p = new Promise<{ rc: number; message?: string; d?: Record<string, unknown>; fields: FieldValue[] }>((res) => (settle = res));
       let done = false;
       const timer = setTimeout(() => {
+        this.partTimers.delete(timer);
         if (!done) {
           done = true;
           settle({ rc: RC.INTERNAL_ERROR, message: 'no answer from the handler', fields });
         }
       }, this.opts.handlerTimeoutMs);
+      this.partTimers.add(timer);
       const reply: ReplyFn = (rc, message, d) => {
         if (done) return Promise.reject(new Error(`request ${reqId} was already answered`));
         done = true;
         clearTimeout(timer);
+        this.partTimers.delete(timer);
         settle({ rc, message, d, fields });
         return Promise.resolve();
       };
@@ -670,7 +677,7 @@ export class DeviceAgent extends EventEmitter {
       } else if (op === 'observe' && values.length) d = { fields: values };
       const message = rc === success ? undefined : messages.join('; ') || RC_TEXT[rc];
       if (reqId) this.autoReply(e, reqId, rc, message, topic, d);
-    });
+    }).catch((err: Error) => this.emit('handlerError', { error: err, device: e.device, topic, reqId, op })); // e.g. a handler's malformed d.fields
   }
 
   /** location / metadata / deviceInfo of a device/update, applied to the device's own settings. */

@@ -203,6 +203,26 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       assert.equal(fieldReqs.at(-1)?.op, 'cancel');
     });
 
+    it('a multi-handler field request: a malformed handler answer is a handlerError, and stop() drops a deadline still running', async () => {
+      const { agent } = await agentFor({ handlerTimeoutMs: 200 });
+      const errors: { error: Error; reqId?: string }[] = [];
+      agent.on('handlerError', (e) => errors.push(e));
+      let silent = false;
+      agent.register({ fields: ['alpha'], onFields: (req) => (silent ? undefined : req.reply(500, 'no', { fields: [null] })) });
+      agent.register({ fields: ['beta'], onFields: (req) => req.reply(204) });
+      const upd = 'iotdm-1/type/thermo/id/T-1/device/update';
+      await platform.publish(upd, { reqId: 'm1', d: { fields: [{ field: 'alpha', value: 1 }, { field: 'beta', value: 2 }] } });
+      await until(() => errors.length === 1);
+      assert.equal(errors[0].reqId, 'm1');
+
+      silent = true; // alpha never answers: the agent would answer 500 at its deadline
+      await platform.publish(upd, { reqId: 'm2', d: { fields: [{ field: 'alpha', value: 1 }, { field: 'beta', value: 2 }] } });
+      await sleep(50);
+      agent.stop();
+      await sleep(400);
+      assert.equal(platform.received.filter((m) => m.json?.reqId === 'm2').length, 0, 'no answer after stop()');
+    });
+
     it('answers 400 with the reqId to bad JSON and to schema violations, and reports each', async () => {
       const { agent } = await agentFor();
       const errors: { topic: string; payload: string; reqId?: string; error: Error }[] = [];
