@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { check, isValid, ValidationError } from './validate';
 import { deviceKey, platformTopic, type DeviceRef } from './topics';
 import { RC_TEXT } from './rc';
-import type { DmResponse, FirmwareAttributes, MgmtRequestBody } from './messages';
+import { MAX_DEVICES, type DmResponse, type FirmwareAttributes, type MgmtRequestBody } from './messages';
 import { DeviceStatus, planFor, stepsFor, cancelObservationBody, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
 import { MgmtRequest, type DeviceExecution, type DeviceStatusRow, type RequestDetails } from './management-request';
 import type { Registry } from './registry';
@@ -502,8 +502,8 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
   }
 
   list(opts: { _bookmark?: string; _limit?: number } = {}): Page<RequestDetails> {
-    const all = [...this.requests.values()].map((r) => r.details());
-    return page(all, opts._bookmark, Math.min(Math.max(opts._limit ?? 25, 1), 5000));
+    const p = page([...this.requests.values()], opts._bookmark, Math.min(Math.max(opts._limit ?? 25, 1), MAX_DEVICES));
+    return { ...p, results: p.results.map((r) => r.details()) };
   }
 
   details(id: string): RequestDetails | undefined {
@@ -513,7 +513,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
   deviceStatus(id: string, opts: { _bookmark?: string; _limit?: number } = {}): Page<DeviceStatusRow> | undefined {
     const req = this.requests.get(id);
     if (!req) return undefined;
-    const limit = Math.min(Math.max(opts._limit ?? 100, 1), 5000);
+    const limit = Math.min(Math.max(opts._limit ?? 100, 1), MAX_DEVICES);
     const offset = decodeBookmark(opts._bookmark);
     const results = req.executions.slice(offset, offset + limit).map((e) => req.row(e));
     const out: Page<DeviceStatusRow> = { results };
