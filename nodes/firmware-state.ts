@@ -14,6 +14,7 @@ import { FirmwareHandler } from './core/firmware-handler';
 import { downloadFirmware } from './core/firmware-downloader';
 import { ValidationError } from './core/validate';
 import type { FirmwareCommand } from './core/firmware-messages';
+import { configNumber } from './shared/config-number';
 
 const STATE_KEY = 'iotdm-firmware';
 
@@ -29,11 +30,6 @@ interface FirmwareStateDef extends NodeDef {
   /** seconds the flow has to give its verdict (answer "flow"); 0 = no limit */
   timeout?: string | number;
   contextStore?: string;
-}
-
-function num(v: string | number | undefined, dflt: number): number {
-  const n = Number(v);
-  return v === '' || v === undefined || !Number.isFinite(n) || n < 0 ? dflt : n;
 }
 
 export = function (RED: NodeAPI): void {
@@ -70,7 +66,7 @@ export = function (RED: NodeAPI): void {
 
     const builtin = config.downloader === 'builtin';
     const folder = path.resolve(config.folder || path.join(RED.settings.userDir ?? '.', 'firmware'));
-    const maxBytes = num(config.maxSize, 256) * 1024 * 1024;
+    const maxBytes = configNumber(config.maxSize, 256) * 1024 * 1024;
     const download = builtin
       ? (cmd: FirmwareCommand) =>
           // one folder per device: a gateway's devices may fetch images of the same name at once
@@ -102,7 +98,7 @@ export = function (RED: NodeAPI): void {
       if (closed) return;
       const h = new FirmwareHandler(agent, {
         answer: config.answer === 'flow' ? 'flow' : 'auto',
-        answerTimeoutMs: num(config.timeout, 60) * 1000,
+        answerTimeoutMs: configNumber(config.timeout, 60) * 1000,
         download,
         restore: restored,
       });

@@ -13,13 +13,9 @@ import { tlsOptionsOf } from './shared/tls-options';
 import { ErrorReporter } from './shared/error-reporter';
 import { createHttpApi, mountApi, MountError, type MountTarget } from './shared/http-api';
 import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platform-node';
+import { configNumber } from './shared/config-number';
 
 const REGISTRY_KEY = 'iotdm-registry';
-
-function num(v: string | number | undefined, dflt: number): number {
-  const n = Number(v);
-  return v === '' || v === undefined || !Number.isFinite(n) || n < 0 ? dflt : n;
-}
 
 export = function (RED: NodeAPI): void {
   function IotdmPlatformNode(this: PlatformNode, config: PlatformNodeDef): void {
@@ -34,12 +30,12 @@ export = function (RED: NodeAPI): void {
     const platform = new Platform(
       (topic, payload) => (connection ? connection.publish(topic, payload, 1) : Promise.reject(new Error(RED._('iotdm-platform.errors.not-connected')))),
       {
-        requestTimeoutMs: num(config.requestTimeout, 3600) * 1000,
-        restartTimeoutMs: num(config.restartTimeout, 300) * 1000,
-        responseTimeoutMs: num(config.responseTimeout, 30) * 1000,
-        downloadTimeoutMs: num(config.downloadTimeout, 600) * 1000,
-        installTimeoutMs: num(config.installTimeout, 600) * 1000,
-        maxInFlight: Math.max(1, num(config.maxInFlight, 500)),
+        requestTimeoutMs: configNumber(config.requestTimeout, 3600) * 1000,
+        restartTimeoutMs: configNumber(config.restartTimeout, 300) * 1000,
+        responseTimeoutMs: configNumber(config.responseTimeout, 30) * 1000,
+        downloadTimeoutMs: configNumber(config.downloadTimeout, 600) * 1000,
+        installTimeoutMs: configNumber(config.installTimeout, 600) * 1000,
+        maxInFlight: Math.max(1, configNumber(config.maxInFlight, 500)),
         alwaysSendFirmwareUpdate: !!config.alwaysSendFirmwareUpdate,
       },
     );
@@ -100,7 +96,7 @@ export = function (RED: NodeAPI): void {
       if (config.broker !== 'external') {
         if (config.tls && (!tls?.cert || !tls?.key)) throw new Error(RED._('iotdm-platform.errors.tls-needs-cert'));
         node.broker = await startEmbeddedBroker({
-          port: num(config.port, 1883),
+          port: configNumber(config.port, 1883),
           host: config.bind || '127.0.0.1',
           username: creds.username || undefined,
           password: creds.password || undefined,
@@ -119,10 +115,11 @@ export = function (RED: NodeAPI): void {
         username,
         password: creds.password || undefined,
         clean: config.cleanSession !== false,
-        keepalive: num(config.keepalive, 60),
+        keepalive: configNumber(config.keepalive, 60),
         ca: tls?.ca,
         cert: config.broker === 'external' ? tls?.cert : undefined,
         key: config.broker === 'external' ? tls?.key : undefined,
+        passphrase: config.broker === 'external' ? tls?.passphrase : undefined,
         servername: tls?.servername,
         rejectUnauthorized,
       });

@@ -8,7 +8,7 @@
  */
 import { PlatformPath, customPath } from './topics';
 import { UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from './rc';
-import type { FirmwareAttributes } from './messages';
+import { FIRMWARE_PARAMETERS, type FirmwareAttributes } from './messages';
 
 export const DeviceStatus = { SUCCESS: 0, IN_PROGRESS: 1, FAILURE: 2, TIMED_OUT: 3 } as const;
 export type DeviceStatusCode = (typeof DeviceStatus)[keyof typeof DeviceStatus];
@@ -72,10 +72,9 @@ export interface Plan {
 }
 
 const FIRMWARE_FIELD = [{ field: 'mgmt.firmware' }];
-const FW_PARAMS = ['uri', 'name', 'verifier', 'version'] as const;
 
 function hasFirmwareParameters(p: Record<string, string>): boolean {
-  return FW_PARAMS.some((k) => p[k] !== undefined);
+  return FIRMWARE_PARAMETERS.some((k) => p[k] !== undefined);
 }
 
 /** The image a firmware request describes: its parameters, else what the device already has. */

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { check, isValid, ValidationError } from './validate';
 import { deviceKey, platformTopic, type DeviceRef } from './topics';
 import { RC_TEXT } from './rc';
-import { MAX_DEVICES, type DmResponse, type FirmwareAttributes, type MgmtRequestBody } from './messages';
+import { FIRMWARE_PARAMETERS, MAX_DEVICES, type DmResponse, type FirmwareAttributes, type MgmtRequestBody } from './messages';
 import { DeviceStatus, planFor, stepsFor, cancelObservationBody, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
 import { MgmtRequest, type DeviceExecution, type DeviceStatusRow, type RequestDetails } from './management-request';
 import type { Registry } from './registry';
@@ -149,7 +149,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
     const parameterMap: Record<string, string> = {};
     for (const p of b.parameters ?? []) {
       if (p.name in parameterMap) throw new InitiateError(`invalid request: parameter "${p.name}" given twice`, 400);
-      if (plan.firmware && !['uri', 'name', 'verifier', 'version'].includes(p.name)) {
+      if (plan.firmware && !(FIRMWARE_PARAMETERS as readonly string[]).includes(p.name)) {
         throw new InitiateError(`invalid request: unknown parameter "${p.name}" for ${b.action} (uri, name, verifier, version)`, 400);
       }
       parameterMap[p.name] = p.value;

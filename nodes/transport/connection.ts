@@ -27,6 +27,8 @@ export interface ConnectionOptions {
   ca?: Buffer | string;
   cert?: Buffer | string;
   key?: Buffer | string;
+  /** of an encrypted client key */
+  passphrase?: string;
   rejectUnauthorized?: boolean;
   servername?: string;
 }
@@ -73,6 +75,8 @@ export class Connection extends EventEmitter {
       rejectUnauthorized: options.rejectUnauthorized ?? true,
       servername: options.servername,
     };
+    // mqtt.js hands its options to tls.connect, which reads `passphrase` (not in mqtt.js' types)
+    if (options.passphrase) (opts as IClientOptions & { passphrase?: string }).passphrase = options.passphrase;
     this.client = mqtt.connect(options.url, opts);
     this.client.on('connect', () => {
       // Nagle stalls small request/response exchanges by ~40 ms (protocol.md §10)
