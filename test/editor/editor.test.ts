@@ -169,7 +169,7 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
     const status = page.locator('#red-ui-workspace-chart g.red-ui-flow-node-group[id="p000000000000004"] .red-ui-flow-node-status-label');
     await until('the request to complete', async () => (/100\/100/.test((await status.textContent()) ?? '') ? true : undefined), 20000);
     const text = (await status.textContent()) ?? '';
-    assert.match(text, /^device\/reboot 100\/100 ✓100 ✗0 ⏱0$/, text);
+    assert.match(text, /^device\/reboot 100\/100 ✓100 ✗0 ◷0$/, text);
     await screenshot(page, 'editor-7-reboot-complete');
   });
 
