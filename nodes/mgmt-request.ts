@@ -10,7 +10,7 @@ import { InitiateError } from './core/request-manager';
 import type { MgmtRequest, DeviceExecution } from './core/management-request';
 import type { ConnectionState } from './transport/connection';
 import type { PlatformNode } from './shared/platform-node';
-import { QUERIES, queryPayloadSchema, type QueryName, type QueryPayload, type ApiAnswer } from './shared/request-messages';
+import { QUERIES, queryPayloadSchema, type QueryName, type QueryPayload, type ApiAnswer, type DeviceResultPayload, type SummaryPayload } from './shared/request-messages';
 
 interface MgmtRequestDef extends NodeDef {
   platform: string;
@@ -90,12 +90,14 @@ export = function (RED: NodeAPI): void {
       if (!mine(req)) return;
       if (req === current) refresh();
       if (deviceOutput === 'none' || (deviceOutput === 'failures' && exec.outcome === 'success')) return;
-      node.send([{ topic: req.action, reqId: req.id, payload: { reqId: req.id, action: req.action, ...req.row(exec) } } as NodeMessage, null, null]);
+      const payload: DeviceResultPayload = { reqId: req.id, action: req.action, ...req.row(exec) };
+      node.send([{ topic: req.action, reqId: req.id, payload } as NodeMessage, null, null]);
     };
     const onComplete = (req: MgmtRequest) => {
       if (!mine(req)) return;
       if (req === current) showStatus();
-      node.send([null, { topic: req.action, reqId: req.id, payload: { reqId: req.id, ...req.details() } } as NodeMessage, null]);
+      const payload: SummaryPayload = { reqId: req.id, ...req.details() };
+      node.send([null, { topic: req.action, reqId: req.id, payload } as NodeMessage, null]);
     };
     requests.on('requestCreated', onCreated);
     requests.on('deviceComplete', onDevice);

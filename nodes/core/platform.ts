@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { parseTopic, platformTopic, PlatformPath, type DeviceRef } from './topics';
-import { check, parsePayload, ValidationError, isValid } from './validate';
+import { check, parsePayload, ValidationError, isValid, type SchemaName } from './validate';
 import { RC } from './rc';
 import {
   normalizeResponse,
@@ -36,6 +36,16 @@ export interface PlatformEvents {
   /** a device request was handled: manage, unmanage, location, ... */
   deviceRequest: [name: string, device: DeviceRef, rc: number];
 }
+
+/** The schema of each device request other than manage and notify (they share one handling). */
+const DEVICE_REQUEST_SCHEMAS: Record<string, SchemaName | undefined> = {
+  unmanage: 'unmanage',
+  location: 'location',
+  addErrorCode: 'addErrorCode',
+  clearErrorCodes: 'clearErrorCodes',
+  addLog: 'addLog',
+  clearLog: 'clearLog',
+};
 
 /** The reqId of a message that failed to parse or validate, so the device still gets its 400. */
 function salvageReqId(data: unknown, raw: string): string | undefined {
@@ -125,15 +135,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
         return this.notify(device, check<NotifyRequest>('notify', data));
     }
     // the device's other requests: all carry a reqId and get 200, or 404 for an unknown device
-    const schemaFor: Record<string, Parameters<typeof check>[0]> = {
-      unmanage: 'unmanage',
-      location: 'location',
-      addErrorCode: 'addErrorCode',
-      clearErrorCodes: 'clearErrorCodes',
-      addLog: 'addLog',
-      clearLog: 'clearLog',
-    };
-    const schema = schemaFor[name];
+    const schema = DEVICE_REQUEST_SCHEMAS[name];
     if (!schema) throw new ValidationError(`"${name}" is not a request a device sends`);
     const msg = check<{ reqId: string }>(schema, data);
     if (!reg.get(device)) {
