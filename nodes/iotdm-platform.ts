@@ -22,7 +22,6 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const users = new ErrorReporter(node);
-    const connectionUsers = new Set<PlatformUser>();
     const store = config.contextStore || undefined;
     node.state = 'connecting';
 
@@ -73,17 +72,15 @@ export = function (RED: NodeAPI): void {
 
     const setState = (state: ConnectionState, detail?: string) => {
       node.state = state;
-      for (const u of connectionUsers) u.onConnectionState?.(state, detail);
+      users.forEach((u) => (u as PlatformUser).onConnectionState?.(state, detail));
     };
 
     node.register = (user) => {
       users.add(user);
-      connectionUsers.add(user);
       user.onConnectionState?.(node.state);
     };
     node.deregister = (user) => {
       users.delete(user);
-      connectionUsers.delete(user);
     };
 
     const tls = tlsOptionsOf(RED, config.tls);
