@@ -6,11 +6,12 @@
  * restarted, which completes the platform's request. A thin wrapper over the DeviceAgent.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { ActionRequest, DeviceAgentHost, DmHandler } from './core/device-agent';
+import type { ActionRequest, DmHandler } from './core/device-agent';
 import type { ConnectionState } from './transport/connection';
 import { compile } from './core/validate';
 import { deviceKey, type DeviceRef } from './core/topics';
 import { answerMessageSchema, manageMessageSchema, type ActionMessage, type AnswerMessage, type DeviceAction, type ManageMessage } from './core/device-messages';
+import { deviceOf, statusLook } from './shared/handler-node';
 
 const validateAnswer = compile<AnswerMessage>(answerMessageSchema);
 const validateManage = compile<ManageMessage>(manageMessageSchema);
@@ -42,33 +43,25 @@ export = function (RED: NodeAPI): void {
       'device/factoryReset': config.factoryReset !== false,
     };
     const timeoutS = config.timeout === undefined || config.timeout === '' ? 60 : Number(config.timeout);
-    const host = RED.nodes.getNode(config.device) as unknown as (Node & DeviceAgentHost) | null;
     const waiting = new Map<string, Waiting[]>();
     let seen = 0;
     let answered = 0;
     let connState: ConnectionState | 'invalid' = 'connecting';
 
     const showStatus = () => {
-      const fill = connState === 'connected' ? 'green' : connState === 'connecting' ? 'yellow' : 'red';
       node.status({
-        fill,
-        shape: connState === 'connected' ? 'dot' : 'ring',
+        ...statusLook(connState),
         text: RED._('device-responder.status.counts', { state: RED._(`device-responder.state.${connState}`), seen, answered }),
       });
     };
 
-    const agent = host?.agent;
-    if (!host || !agent) {
+    const host = deviceOf(RED, node, config.device, 'device-responder');
+    if (!host) {
       connState = 'invalid';
-      const why = host ? host.configError ?? '' : RED._('device-responder.errors.no-device');
-      node.error(RED._('device-responder.errors.not-configured', { error: why }));
       showStatus();
-      node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) => {
-        node.error(RED._('device-responder.errors.not-configured', { error: why }), msg);
-        done();
-      });
       return;
     }
+    const agent = host.agent;
 
     const user = {
       onConnectionState(state: ConnectionState) {

@@ -8,13 +8,13 @@
  */
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { DeviceAgentHost } from './core/device-agent';
 import type { ConnectionState } from './transport/connection';
 import { FirmwareHandler } from './core/firmware-handler';
 import { downloadFirmware } from './core/firmware-downloader';
 import { ValidationError } from './core/validate';
 import type { FirmwareCommand } from './core/firmware-messages';
 import { configNumber } from './shared/config-number';
+import { deviceOf, statusLook } from './shared/handler-node';
 
 const STATE_KEY = 'iotdm-firmware';
 
@@ -37,8 +37,6 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const store = config.contextStore || undefined;
-    const host = RED.nodes.getNode(config.device) as unknown as (Node & DeviceAgentHost) | null;
-    const agent = host?.agent;
     let connState: ConnectionState | 'invalid' = 'connecting';
     let handler: FirmwareHandler | undefined;
     let closed = false;
@@ -46,23 +44,18 @@ export = function (RED: NodeAPI): void {
     const showStatus = () => {
       const c = handler?.counts() ?? { idle: 0, downloading: 0, downloaded: 0, installing: 0 };
       node.status({
-        fill: connState === 'connected' ? 'green' : connState === 'connecting' ? 'yellow' : 'red',
-        shape: connState === 'connected' ? 'dot' : 'ring',
+        ...statusLook(connState),
         text: RED._('firmware-state.status.counts', { state: RED._(`firmware-state.state.${connState}`), ...c }),
       });
     };
 
-    if (!host || !agent) {
+    const host = deviceOf(RED, node, config.device, 'firmware-state');
+    if (!host) {
       connState = 'invalid';
-      const why = host ? host.configError ?? '' : RED._('firmware-state.errors.no-device');
-      node.error(RED._('firmware-state.errors.not-configured', { error: why }));
       showStatus();
-      node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: () => void) => {
-        node.error(RED._('firmware-state.errors.not-configured', { error: why }), msg);
-        done();
-      });
       return;
     }
+    const agent = host.agent;
 
     const builtin = config.downloader === 'builtin';
     const folder = path.resolve(config.folder || path.join(RED.settings.userDir ?? '.', 'firmware'));
