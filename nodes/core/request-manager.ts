@@ -424,10 +424,7 @@ export class RequestManager extends EventEmitter<RequestManagerEvents> {
   private expire(req: MgmtRequest): void {
     req.deadline = undefined;
     for (const exec of req.executions) {
-      if (exec.complete) continue;
-      const step = this.currentStep(exec);
-      const reason = `request timed out during ${req.phaseOf(exec)}`;
-      this.finish(exec, 'timedOut', DeviceStatus.TIMED_OUT, undefined, reason);
+      if (!exec.complete) this.finish(exec, 'timedOut', DeviceStatus.TIMED_OUT, undefined, `request timed out during ${req.phaseOf(exec)}`);
     }
   }
 
