@@ -11,7 +11,7 @@
  * floor unbounded, ours]; the figures are medians. The floor is the faster of its two modes.
  */
 import fs from 'node:fs';
-import { Platform } from '../nodes/core/platform';
+import { Platform } from '../nodes/platform/platform';
 import { BROKER_NAMES, startBroker, type BrokerName } from './brokers';
 import { runFloor } from './floor';
 import { median, ProcessMonitor } from './measure';

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
-import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/core/topics';
+import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
 import { collectGarbage } from './measure';
 import type { FloorOp, Scenario } from './scenarios';
 

@@ -6,10 +6,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Connection } from '../nodes/transport/connection';
-import { Platform } from '../nodes/core/platform';
-import type { RequestManagerOptions } from '../nodes/core/request-manager';
-import type { MgmtRequest } from '../nodes/core/management-request';
-import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/core/topics';
+import { Platform } from '../nodes/platform/platform';
+import type { RequestManagerOptions } from '../nodes/platform/request-manager';
+import type { MgmtRequest } from '../nodes/platform/management-request';
+import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
 import { collectGarbage, ProcessMonitor } from './measure';
 import { requestBody, type Scenario } from './scenarios';
 import type { Simulator } from './sim-handle';

@@ -6,8 +6,8 @@
  * sides exchange the 10 messages a device of protocol.md §10: update→204, observe→200,
  * initiate→202, two notifies, cancel→200.
  */
-import type { MgmtRequestBody, Parameter } from '../nodes/core/messages';
-import { PlatformPath, DevicePath, type DeviceRef } from '../nodes/core/topics';
+import type { MgmtRequestBody, Parameter } from '../nodes/protocol/messages';
+import { PlatformPath, DevicePath, type DeviceRef } from '../nodes/protocol/topics';
 
 export const SCENARIO_NAMES = ['device/reboot', 'device/factoryReset', 'firmware/download', 'firmware/update'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];

@@ -14,7 +14,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { SimCommand, SimReply } from './sim-protocol';
-import type { FirmwareAttributes } from '../nodes/core/messages';
+import type { FirmwareAttributes } from '../nodes/protocol/messages';
 
 /** concurrent connects at most (listen backlogs overflow at thousands, protocol.md §10) */
 const CONNECT_CONCURRENCY = 200;

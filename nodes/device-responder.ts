@@ -6,11 +6,11 @@
  * restarted, which completes the platform's request. A thin wrapper over the DeviceAgent.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { ActionRequest, DmHandler } from './core/device-agent';
+import type { ActionRequest, DmHandler } from './device/device-agent';
 import type { ConnectionState } from './transport/connection';
-import { compile } from './core/validate';
-import { deviceKey, type DeviceRef } from './core/topics';
-import { answerMessageSchema, manageMessageSchema, type ActionMessage, type AnswerMessage, type DeviceAction, type ManageMessage } from './core/device-messages';
+import { compile } from './protocol/validate';
+import { deviceKey, type DeviceRef } from './protocol/topics';
+import { answerMessageSchema, manageMessageSchema, type ActionMessage, type AnswerMessage, type DeviceAction, type ManageMessage } from './device/responder-messages';
 import { deviceOf, statusLook } from './shared/handler-node';
 
 const validateAnswer = compile<AnswerMessage>(answerMessageSchema);

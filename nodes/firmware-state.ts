@@ -1,18 +1,18 @@
 /**
  * Node `firmware-state` (type `iotdm-firmware-state`): the `mgmt.firmware` attribute of every device
  * of its `iotdm-device` (protocol.md §3.6-3.9). A thin wrapper over FirmwareHandler
- * (nodes/core/firmware-handler.ts): registers it with the device's agent, sends its download /
+ * (nodes/device/firmware-handler.ts): registers it with the device's agent, sends its download /
  * install commands on the output, feeds the flow's progress messages into it, keeps its state in
  * the node context (so a downloaded image is still "downloaded" after a restart), and optionally
- * runs the built-in downloader (nodes/core/firmware-downloader.ts).
+ * runs the built-in downloader (nodes/device/firmware-downloader.ts).
  */
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { ConnectionState } from './transport/connection';
-import { FirmwareHandler } from './core/firmware-handler';
-import { downloadFirmware } from './core/firmware-downloader';
-import { ValidationError } from './core/validate';
-import type { FirmwareCommand } from './core/firmware-messages';
+import { FirmwareHandler } from './device/firmware-handler';
+import { downloadFirmware } from './device/firmware-downloader';
+import { ValidationError } from './protocol/validate';
+import type { FirmwareCommand } from './device/firmware-messages';
 import { configNumber } from './shared/config-number';
 import { deviceOf, statusLook } from './shared/handler-node';
 

@@ -1,15 +1,15 @@
 /**
  * Config node `iotdm-device`: one device identity (or a gateway and the devices behind it), its MQTT
  * connection and its DeviceAgent. A thin wrapper: reads and checks the config, builds the
- * Connection and the agent (nodes/core/device-agent.ts), reports the agent's events through the
+ * Connection and the agent (nodes/device/device-agent.ts), reports the agent's events through the
  * node's log, fans connection state out to its users, closes within Node-RED's close timeout.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { Connection, type ConnectionOptions } from './transport/connection';
-import { DeviceAgent, type AgentUser, type DeviceAgentHost, type MessageErrorEvent } from './core/device-agent';
-import { parseDeviceList } from './core/device-list';
-import { isValidId, type DeviceRef } from './core/topics';
-import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './core/messages';
+import { DeviceAgent, type AgentUser, type DeviceAgentHost, type MessageErrorEvent } from './device/device-agent';
+import { parseDeviceList } from './device/device-ranges';
+import { isValidId, type DeviceRef } from './protocol/topics';
+import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './protocol/messages';
 import { tlsOptionsOf } from './shared/tls-options';
 
 /** the dialog's fields, the deviceInfo ones among them */

@@ -2,11 +2,11 @@
  * Config node `iotdm-platform`: the device-management server. It owns one MQTT connection (to an
  * external broker, or to the embedded aedes broker it starts), the Platform core (registry and
  * management requests), the persistence of the registry in context, and the fan-out of connection
- * state and of errors to the nodes that use it. The protocol lives in nodes/core.
+ * state and of errors to the nodes that use it. The protocol lives in nodes/protocol, nodes/platform and nodes/device.
  */
 import type { NodeAPI } from 'node-red';
-import { Platform } from './core/platform';
-import { PLATFORM_SUBSCRIPTION } from './core/topics';
+import { Platform } from './platform/platform';
+import { PLATFORM_SUBSCRIPTION } from './protocol/topics';
 import { Connection, type ConnectionState } from './transport/connection';
 import { startEmbeddedBroker, TOKEN_AUTH_USER } from './transport/embedded-broker';
 import { tlsOptionsOf } from './shared/tls-options';

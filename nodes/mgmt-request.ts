@@ -5,9 +5,9 @@
  * v0002 API with an HTTP status (output 3, so an http-in → mgmt-request → http-response flow is an API).
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { compile, ValidationError } from './core/validate';
-import { InitiateError } from './core/request-manager';
-import type { MgmtRequest, DeviceExecution } from './core/management-request';
+import { compile, ValidationError } from './protocol/validate';
+import { InitiateError } from './platform/request-manager';
+import type { MgmtRequest, DeviceExecution } from './platform/management-request';
 import type { ConnectionState } from './transport/connection';
 import type { PlatformNode } from './shared/platform-node';
 import { QUERIES, queryPayloadSchema, type QueryName, type QueryPayload, type ApiAnswer, type DeviceResultPayload, type SummaryPayload } from './shared/request-messages';

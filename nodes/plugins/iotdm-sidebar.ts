@@ -17,13 +17,13 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, NextFunction } from 'express';
-import { InitiateError } from '../core/request-manager';
-import { MAX_DEVICES } from '../core/messages';
-import { deviceRefs, listDevices, pageOf, MAX_PAGE } from '../core/device-listing';
-import { RequestProgress, type ProgressMessage } from '../core/request-progress';
-import type { Platform } from '../core/platform';
+import { InitiateError } from '../platform/request-manager';
+import { MAX_DEVICES } from '../protocol/messages';
+import { deviceRefs, listDevices, pageOf, MAX_PAGE } from './device-listing';
+import { RequestProgress, type ProgressMessage } from './request-progress';
+import type { Platform } from '../platform/platform';
 import type { PlatformNode } from '../shared/platform-node';
-import type { RequestDetails } from '../core/management-request';
+import type { RequestDetails } from '../platform/management-request';
 
 const OUTCOMES = ['success', 'failure', 'timedOut', 'cancelled', 'inProgress'] as const;
 type OutcomeFilter = (typeof OUTCOMES)[number];

@@ -3,7 +3,7 @@
  * connection status, and refusing to run without a working iotdm-device.
  */
 import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
-import type { DeviceAgent, DeviceAgentHost } from '../core/device-agent';
+import type { DeviceAgent, DeviceAgentHost } from '../device/device-agent';
 
 export type UsableDevice = DeviceAgentHost & { agent: DeviceAgent };
 

@@ -9,8 +9,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { InitiateError, type RequestManager } from '../core/request-manager';
-import { MAX_DEVICES } from '../core/messages';
+import { InitiateError, type RequestManager } from '../platform/request-manager';
+import { MAX_DEVICES } from '../protocol/messages';
 
 export interface ApiCredentials {
   apiKey?: string;

@@ -1,6 +1,6 @@
 /** The types of the `iotdm-platform` config node, for the nodes that use it. */
 import type { Node, NodeDef } from 'node-red';
-import type { Platform } from '../core/platform';
+import type { Platform } from '../platform/platform';
 import type { Connection, ConnectionState } from '../transport/connection';
 import type { EmbeddedBroker } from '../transport/embedded-broker';
 

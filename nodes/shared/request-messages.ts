@@ -2,8 +2,8 @@
  * The typed messages that `mgmt-request` takes and sends, defined once with their JSON Schemas.
  * Query names follow the v0002 management-requests API (protocol.md §5).
  */
-import { ID_PATTERN } from '../core/topics';
-import type { DeviceStatusRow, RequestDetails } from '../core/management-request';
+import { ID_PATTERN } from '../protocol/topics';
+import type { DeviceStatusRow, RequestDetails } from '../platform/management-request';
 
 export const QUERIES = ['list', 'get', 'deviceStatus', 'cancel', 'delete'] as const;
 export type QueryName = (typeof QUERIES)[number];

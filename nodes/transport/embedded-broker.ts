@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Readable, Transform } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
-import type { DeviceRef } from '../core/topics';
+import type { DeviceRef } from '../protocol/topics';
 import {
   MAX_DM_PAYLOAD,
   deliveredTopicFor,

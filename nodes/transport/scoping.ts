@@ -22,7 +22,7 @@
  *
  * Pure functions only; embedded-broker.ts wires them into aedes.
  */
-import { DEVICE_ROOT, PLATFORM_ROOT, DevicePath, parseIbmClientId, type DeviceRef } from '../core/topics';
+import { DEVICE_ROOT, PLATFORM_ROOT, DevicePath, parseIbmClientId, type DeviceRef } from '../protocol/topics';
 
 /** IBM's event / command root: `iot-2/evt/...` (device) ↔ `iot-2/type/T/id/D/evt/...` (application). */
 export const EVENT_ROOT = 'iot-2';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Connection } from '../../nodes/transport/connection';
-import { DeviceAgent, type ActionRequest, type DeviceAgentOptions, type FieldRequest } from '../../nodes/core/device-agent';
-import { parseDeviceList } from '../../nodes/core/device-list';
+import { DeviceAgent, type ActionRequest, type DeviceAgentOptions, type FieldRequest } from '../../nodes/device/device-agent';
+import { parseDeviceList } from '../../nodes/device/device-ranges';
 import { startBroker, Peer, sleep, type TestBroker } from './brokers';
 
 const DEV = { typeId: 'thermo', deviceId: 'T-1' };

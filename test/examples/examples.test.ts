@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
-import { deviceKey } from '../../nodes/core/topics';
+import { deviceKey } from '../../nodes/protocol/topics';
 import { EXAMPLES, readExample, movePorts, declaredDevices, deploy, press, registryOf, until, type FlowNode } from './flows';
 
 interface Summary {

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../support/ports';
-import { parseDeviceList } from '../../nodes/core/device-list';
-import { deviceKey } from '../../nodes/core/topics';
+import { parseDeviceList } from '../../nodes/device/device-ranges';
+import { deviceKey } from '../../nodes/protocol/topics';
 
 export const EXAMPLES = path.join(__dirname, '..', '..', '..', 'examples');
 

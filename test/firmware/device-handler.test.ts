@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { Connection } from '../../nodes/transport/connection';
-import { DeviceAgent } from '../../nodes/core/device-agent';
-import { FirmwareHandler, type FirmwareHandlerOptions } from '../../nodes/core/firmware-handler';
-import type { FirmwareCommand } from '../../nodes/core/firmware-messages';
+import { DeviceAgent } from '../../nodes/device/device-agent';
+import { FirmwareHandler, type FirmwareHandlerOptions } from '../../nodes/device/firmware-handler';
+import type { FirmwareCommand } from '../../nodes/device/firmware-messages';
 import { Peer, type Received } from '../device/brokers';
 import { startFirmwareBroker, sleep, until, type Broker, type BrokerKind } from './fixtures';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { downloadFirmware, safeFileName, verifierAlgorithm } from '../../nodes/core/firmware-downloader';
+import { downloadFirmware, safeFileName, verifierAlgorithm } from '../../nodes/device/firmware-downloader';
 import { freePort } from '../support/ports';
 
 const IMAGE = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7) % 256));

@@ -7,10 +7,10 @@ import net from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Connection } from '../../nodes/transport/connection';
 import { startEmbeddedBroker } from '../../nodes/transport/embedded-broker';
-import { Platform } from '../../nodes/core/platform';
-import { PLATFORM_SUBSCRIPTION } from '../../nodes/core/topics';
-import type { RequestManagerOptions } from '../../nodes/core/request-manager';
-import type { MgmtRequest } from '../../nodes/core/management-request';
+import { Platform } from '../../nodes/platform/platform';
+import { PLATFORM_SUBSCRIPTION } from '../../nodes/protocol/topics';
+import type { RequestManagerOptions } from '../../nodes/platform/request-manager';
+import type { MgmtRequest } from '../../nodes/platform/management-request';
 import { startMosquitto } from '../support/mosquitto';
 import { freePort } from '../support/ports';
 

@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { Connection } from '../../nodes/transport/connection';
-import { DeviceAgent } from '../../nodes/core/device-agent';
-import { FirmwareHandler } from '../../nodes/core/firmware-handler';
-import type { FirmwareSnapshot } from '../../nodes/core/firmware-messages';
-import type { DeviceRef } from '../../nodes/core/topics';
+import { DeviceAgent } from '../../nodes/device/device-agent';
+import { FirmwareHandler } from '../../nodes/device/firmware-handler';
+import type { FirmwareSnapshot } from '../../nodes/device/firmware-messages';
+import type { DeviceRef } from '../../nodes/protocol/topics';
 import { startFirmwareBroker, startPlatform, completion, until, type Broker, type BrokerKind, type RunningPlatform } from './fixtures';
 
 const N = 1000;

@@ -4,7 +4,7 @@
  * mqtt.js client answering per script) over the embedded broker.
  */
 import assert from 'node:assert/strict';
-import { InitiateError } from '../../nodes/core/request-manager';
+import { InitiateError } from '../../nodes/platform/request-manager';
 import { startFirmwareBroker, startPlatform, completion, RawDevice, until, sleep, type Broker, type RunningPlatform, type Script } from './fixtures';
 
 const TIMEOUTS = { responseTimeoutMs: 300, downloadTimeoutMs: 400, installTimeoutMs: 400 };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { TRANSITIONS, FIRMWARE_EVENTS, transition, type FirmwareEvent } from '../../nodes/core/firmware-state-machine';
+import { TRANSITIONS, FIRMWARE_EVENTS, transition, type FirmwareEvent } from '../../nodes/device/firmware-state-machine';
 
 // every phase a device can be in: state 0/1/2 × updateStatus 0..6
 const PHASES = [0, 1, 2].flatMap((state) => [0, 1, 2, 3, 4, 5, 6].map((updateStatus) => ({ state, updateStatus })));

@@ -5,7 +5,7 @@
  * Devices listed in `silent` never answer anything but their manage (to keep a request in progress).
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import type { DeviceRef } from '../../nodes/core/topics';
+import type { DeviceRef } from '../../nodes/protocol/topics';
 
 export interface FleetOptions {
   supports?: { deviceActions?: boolean; firmwareActions?: boolean };

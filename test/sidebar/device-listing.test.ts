@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { Registry } from '../../nodes/core/registry';
-import { listDevices, deviceRefs, pageOf, MAX_PAGE } from '../../nodes/core/device-listing';
+import { Registry } from '../../nodes/platform/registry';
+import { listDevices, deviceRefs, pageOf, MAX_PAGE } from '../../nodes/plugins/device-listing';
 
 describe('sidebar: device listing of the registry', () => {
   function registry(n: number): Registry {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { Registry } from '../../nodes/core/registry';
-import { RequestManager } from '../../nodes/core/request-manager';
-import { RequestProgress, type ProgressMessage } from '../../nodes/core/request-progress';
+import { Registry } from '../../nodes/platform/registry';
+import { RequestManager } from '../../nodes/platform/request-manager';
+import { RequestProgress, type ProgressMessage } from '../../nodes/plugins/request-progress';
 
 const EVENTS = ['requestCreated', 'deviceComplete', 'requestComplete', 'requestRemoved'] as const;
 const tick = () => new Promise((r) => setImmediate(r));

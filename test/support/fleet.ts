@@ -4,7 +4,7 @@
  * answers device actions with the rc its behaviour gives, and manages again after a reboot.
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import type { DeviceRef } from '../../nodes/core/topics';
+import type { DeviceRef } from '../../nodes/protocol/topics';
 
 export interface ActionAnswer {
   rc: number | string;

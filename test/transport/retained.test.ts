@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { Connection } from '../../nodes/transport/connection';
-import { Platform } from '../../nodes/core/platform';
-import { PLATFORM_SUBSCRIPTION } from '../../nodes/core/topics';
+import { Platform } from '../../nodes/platform/platform';
+import { PLATFORM_SUBSCRIPTION } from '../../nodes/protocol/topics';
 import { startMosquitto, type RunningMosquitto } from '../support/mosquitto';
 
 /**

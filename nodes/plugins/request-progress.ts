@@ -5,8 +5,8 @@
  * interval), so a 5,000-device request finishing in a second costs a handful of messages, not 5,000.
  * The final state of a request is always delivered.
  */
-import type { RequestManager } from './request-manager';
-import type { MgmtRequest, RequestDetails } from './management-request';
+import type { RequestManager } from '../platform/request-manager';
+import type { MgmtRequest, RequestDetails } from '../platform/management-request';
 
 export type ProgressMessage = { request: RequestDetails } | { removed: string };
 

@@ -11,11 +11,11 @@ import {
   parseIbmClientId,
   deviceSubscription,
   PLATFORM_SUBSCRIPTION,
-} from '../../nodes/core/topics';
+} from '../../nodes/protocol/topics';
 
 const dev = { typeId: 'someType', deviceId: 'someId' };
 
-describe('core/topics', () => {
+describe('protocol/topics', () => {
   describe('every device → platform topic of protocol.md §2, both forms', () => {
     for (const [name, path] of Object.entries(DevicePath)) {
       it(`${name}: ${path}`, () => {

@@ -7,14 +7,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { check, isValid, ValidationError } from './validate';
-import { deviceKey, platformTopic, type DeviceRef } from './topics';
-import { RC_TEXT } from './rc';
-import { FIRMWARE_PARAMETERS, MAX_DEVICES, type DmResponse, type FirmwareAttributes, type MgmtRequestBody } from './messages';
+import { check, isValid, ValidationError } from '../protocol/validate';
+import { deviceKey, platformTopic, type DeviceRef } from '../protocol/topics';
+import { RC_TEXT } from '../protocol/rc';
+import { FIRMWARE_PARAMETERS, MAX_DEVICES, type DmResponse, type FirmwareAttributes, type MgmtRequestBody } from '../protocol/messages';
 import { DeviceStatus, planFor, stepsFor, cancelObservationBody, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
 import { MgmtRequest, type DeviceExecution, type DeviceStatusRow, type RequestDetails } from './management-request';
 import type { Registry } from './registry';
-import { PlatformPath } from './topics';
+import { PlatformPath } from '../protocol/topics';
 
 export interface RequestManagerOptions {
   /** exchanges awaiting a device's answer, across every request of the platform */

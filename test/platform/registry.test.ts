@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { Registry, MAX_LOG_ENTRIES } from '../../nodes/core/registry';
+import { Registry, MAX_LOG_ENTRIES } from '../../nodes/platform/registry';
 
 const T = { typeId: 'T', deviceId: 'D' };
 
-describe('core/registry', () => {
+describe('platform/registry', () => {
   let clock = Date.parse('2026-01-01T00:00:00Z');
   const now = () => new Date(clock);
   let reg: Registry;

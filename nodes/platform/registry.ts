@@ -5,7 +5,7 @@
  * toJSON()/restore() so the Node-RED wrapper can keep it in a persistent context store.
  */
 import { EventEmitter } from 'node:events';
-import { deviceKey, type DeviceRef } from './topics';
+import { deviceKey, type DeviceRef } from '../protocol/topics';
 import {
   normalizeSupports,
   type DeviceInfo,
@@ -14,7 +14,7 @@ import {
   type LogEntry,
   type ManageRequest,
   type Supports,
-} from './messages';
+} from '../protocol/messages';
 
 export interface DeviceRecord {
   typeId: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { Platform } from '../../nodes/core/platform';
-import { InitiateError } from '../../nodes/core/request-manager';
-import type { MgmtRequest } from '../../nodes/core/management-request';
+import { Platform } from '../../nodes/platform/platform';
+import { InitiateError } from '../../nodes/platform/request-manager';
+import type { MgmtRequest } from '../../nodes/platform/management-request';
 
 interface Sent {
   topic: string;
@@ -37,7 +37,7 @@ function done(req: MgmtRequest): Promise<MgmtRequest> {
 }
 const platformRef: { current?: Platform } = {};
 
-describe('core/platform', () => {
+describe('platform/platform', () => {
   afterEach(() => platformRef.current?.close());
 
   it('answers manage with 200, reqId first and rc second, and registers the device', () => {

@@ -25,7 +25,7 @@ import {
   PLATFORM_ROOT,
   type DevicePathName,
   type DeviceRef,
-} from './topics';
+} from '../protocol/topics';
 import {
   normalizeResponse,
   observedFields,
@@ -34,9 +34,9 @@ import {
   type FieldValue,
   type ObserveRequest,
   type UpdateRequest,
-} from './messages';
-import { check, parsePayload, ValidationError, type SchemaName } from './validate';
-import { RC, RC_TEXT, isSuccessRc } from './rc';
+} from '../protocol/messages';
+import { check, parsePayload, ValidationError, type SchemaName } from '../protocol/validate';
+import { RC, RC_TEXT, isSuccessRc } from '../protocol/rc';
 
 // ------------------------------------------------------------------------------------ handlers
 

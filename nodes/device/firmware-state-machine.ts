@@ -14,7 +14,7 @@
  * - every field a transition writes is notified, even one that keeps its value (a second failure
  *   with the same status still tells the platform why).
  */
-import { FirmwareState, UpdateStatus } from './rc';
+import { FirmwareState, UpdateStatus } from '../protocol/rc';
 
 export type FirmwareEvent = 'download' | 'downloaded' | 'downloadFailed' | 'update' | 'installed' | 'installFailed';
 export const FIRMWARE_EVENTS: readonly FirmwareEvent[] = ['download', 'downloaded', 'downloadFailed', 'update', 'installed', 'installFailed'];

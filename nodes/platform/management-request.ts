@@ -3,7 +3,7 @@
  * management-requests API answers (protocol.md §5): request details with `complete`, per-device
  * rows with `status` 0 success / 1 in progress / 2 failure / 3 timed out.
  */
-import type { FirmwareAttributes, Parameter } from './messages';
+import type { FirmwareAttributes, Parameter } from '../protocol/messages';
 import { DeviceStatus, type DeviceStatusCode, type Outcome, type Plan, type Step } from './plans';
 
 export interface DeviceExecution {

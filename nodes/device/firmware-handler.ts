@@ -22,10 +22,10 @@
  *   An illegal transition throws and changes nothing.
  */
 import { EventEmitter } from 'node:events';
-import { deviceKey, parseDeviceKey, type DeviceRef } from './topics';
-import { RC, FirmwareState, UpdateStatus } from './rc';
-import { compile, isValid, ValidationError } from './validate';
-import { FIRMWARE_KEYS, FIRMWARE_PARAMETERS, type DeviceInfo, type FieldValue, type FirmwareAttributes } from './messages';
+import { deviceKey, parseDeviceKey, type DeviceRef } from '../protocol/topics';
+import { RC, FirmwareState, UpdateStatus } from '../protocol/rc';
+import { compile, isValid, ValidationError } from '../protocol/validate';
+import { FIRMWARE_KEYS, FIRMWARE_PARAMETERS, type DeviceInfo, type FieldValue, type FirmwareAttributes } from '../protocol/messages';
 import { transition, describePhase, type FirmwareEvent } from './firmware-state-machine';
 import {
   firmwareInputSchema,

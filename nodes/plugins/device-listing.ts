@@ -4,9 +4,9 @@
  * the count of devices per type. A page costs two passes over the registry (the query, the type counts) and one sort: a
  * few milliseconds at 5,000 devices; only the page's rows are built and sent.
  */
-import type { DeviceRecord, Registry } from './registry';
-import type { Supports } from './messages';
-import type { DeviceRef } from './topics';
+import type { DeviceRecord, Registry } from '../platform/registry';
+import type { Supports } from '../protocol/messages';
+import type { DeviceRef } from '../protocol/topics';
 
 export type DeviceState = 'managed' | 'dormant' | 'unmanaged';
 

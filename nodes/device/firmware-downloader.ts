@@ -20,7 +20,7 @@ import path from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
-import { UpdateStatus } from './rc';
+import { UpdateStatus } from '../protocol/rc';
 
 export interface DownloadOptions {
   uri: string;

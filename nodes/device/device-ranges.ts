@@ -4,7 +4,7 @@
  * `sim:dev-{001..100}` gives dev-001 … dev-100 (the width of `first` is kept when it has a leading
  * zero). Blank lines and lines starting with `#` are ignored. No Node-RED import.
  */
-import { isValidId, deviceKey, type DeviceRef } from './topics';
+import { isValidId, deviceKey, type DeviceRef } from '../protocol/topics';
 
 export const MAX_LISTED_DEVICES = 10000;
 

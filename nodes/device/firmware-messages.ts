@@ -2,8 +2,8 @@
  * The messages of the `firmware-state` node, each a TypeScript type with its JSON Schema (compiled
  * with validate.ts `compile`), and the persisted per-device record. No Node-RED import.
  */
-import { ID_PATTERN } from './topics';
-import type { FirmwareAttributes } from './messages';
+import { ID_PATTERN } from '../protocol/topics';
+import type { FirmwareAttributes } from '../protocol/messages';
 
 /** msg.payload of the output: what the user's flow must do for one device. */
 export interface FirmwareCommand {

@@ -5,9 +5,9 @@
  * registry, and routes responses, manages and notifies to the running management requests.
  */
 import { EventEmitter } from 'node:events';
-import { parseTopic, platformTopic, PlatformPath, type DeviceRef } from './topics';
-import { check, parsePayload, ValidationError, isValid, type SchemaName } from './validate';
-import { RC } from './rc';
+import { parseTopic, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
+import { check, parsePayload, ValidationError, isValid, type SchemaName } from '../protocol/validate';
+import { RC } from '../protocol/rc';
 import {
   normalizeResponse,
   notifyFields,
@@ -18,7 +18,7 @@ import {
   type LocationRequest,
   type ManageRequest,
   type NotifyRequest,
-} from './messages';
+} from '../protocol/messages';
 import { Registry } from './registry';
 import { RequestManager, type Publish, type RequestManagerOptions } from './request-manager';
 

@@ -2,7 +2,7 @@
  * The messages of the device-side nodes, each a TypeScript type with its JSON Schema (validated with
  * validate.ts `compile`). No Node-RED import. Documented in each node's help.
  */
-import { ID_PATTERN } from './topics';
+import { ID_PATTERN } from '../protocol/topics';
 
 export type DeviceAction = 'device/reboot' | 'device/factoryReset';
 /** msg.payload of the output */

@@ -6,9 +6,9 @@
  *
  * Sources: the seed and protocol.md §3.8 (device actions), §3.9 (firmware), §3.10 (custom), §8.6-8.7.
  */
-import { PlatformPath, customPath } from './topics';
-import { UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from './rc';
-import { FIRMWARE_PARAMETERS, type FirmwareAttributes } from './messages';
+import { PlatformPath, customPath } from '../protocol/topics';
+import { UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from '../protocol/rc';
+import { FIRMWARE_PARAMETERS, type FirmwareAttributes } from '../protocol/messages';
 
 export const DeviceStatus = { SUCCESS: 0, IN_PROGRESS: 1, FAILURE: 2, TIMED_OUT: 3 } as const;
 export type DeviceStatusCode = (typeof DeviceStatus)[keyof typeof DeviceStatus];
