@@ -14,6 +14,7 @@ import { ErrorReporter } from './shared/error-reporter';
 import { createHttpApi, mountApi, MountError, type MountTarget } from './shared/http-api';
 import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platform-node';
 import { configNumber } from './shared/config-number';
+import { OnceAMinute, excerpt } from './shared/once-a-minute';
 
 const REGISTRY_KEY = 'iotdm-registry';
 
@@ -83,6 +84,13 @@ export = function (RED: NodeAPI): void {
       users.delete(user);
     };
 
+    // an MQTT 5 client (IBM's iot-c) is refused by aedes with a bare CONNACK 1: say who, and why
+    const refusedClients = new OnceAMinute((clientId, count) => {
+      const text = RED._('iotdm-platform.log.protocol-refused', { clientId: excerpt(clientId), count });
+      node.warn(text);
+      users.forEach((u) => (u as PlatformUser).onNotice?.(RED._('iotdm-platform.status.protocol-refused', { clientId: excerpt(clientId, 40) })));
+    });
+
     const tls = tlsOptionsOf(RED, config.tls);
     const creds = node.credentials ?? {};
 
@@ -98,6 +106,7 @@ export = function (RED: NodeAPI): void {
           username: creds.username || undefined,
           password: creds.password || undefined,
           tls: tls?.cert && tls?.key ? { cert: tls.cert, key: tls.key, ca: tls.ca, passphrase: tls.passphrase } : undefined,
+          onProtocolRefused: (clientId) => refusedClients.note(clientId),
         });
         url = `${tls?.cert ? 'mqtts' : 'mqtt'}://127.0.0.1:${node.broker.port}`;
         rejectUnauthorized = false; // our own broker on loopback

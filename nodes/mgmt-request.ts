@@ -79,6 +79,10 @@ export = function (RED: NodeAPI): void {
       connState = s;
       refresh();
     };
+    // a notice shows until the next status (a request's progress or the connection's state)
+    (node as unknown as { onNotice: (text: string) => void }).onNotice = (text) => {
+      if (!current || current.complete) node.status({ fill: 'yellow', shape: 'ring', text });
+    };
     platformNode.register(node);
 
     const onCreated = (req: MgmtRequest) => {

@@ -36,6 +36,8 @@ export interface PlatformCredentials {
 
 export interface PlatformUser extends Node {
   onConnectionState?(state: ConnectionState, detail?: string): void;
+  /** something about the broker worth a status of its own (a client refused for its MQTT version) */
+  onNotice?(text: string): void;
 }
 
 export interface PlatformNode extends Node<PlatformCredentials> {

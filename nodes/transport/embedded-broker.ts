@@ -56,6 +56,11 @@ export interface EmbeddedBrokerOptions {
   concurrency?: number;
   /** listen backlog (default 2048: 5,000 devices connect at once in the benchmark) */
   backlog?: number;
+  /**
+   * Called when a client is refused for its MQTT version (aedes 1.x speaks 3.1 and 3.1.1 only and
+   * answers an MQTT 5 CONNECT with CONNACK 1, which IBM's iot-c client does not report: docs/protocol.md §10).
+   */
+  onProtocolRefused?(clientId: string, protocolVersion: number): void;
 }
 
 export interface EmbeddedBroker {
@@ -188,6 +193,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     maxClientsIdLength: 256,
 
     preConnect(client, packet, callback) {
+      const version = Number(packet.protocolVersion);
+      // aedes answers CONNACK 1 itself; this only says who was turned away, and why
+      if (version !== 3 && version !== 4) opts.onProtocolRefused?.(String(packet.clientId ?? ''), version);
       const scope = scopeOfClientId(packet.clientId);
       if (scope) mapUnsubscribes(client, scope);
       callback(null, true);
