@@ -6,7 +6,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import { Platform } from './platform/platform';
-import { PLATFORM_SUBSCRIPTION } from './protocol/topics';
+import { PLATFORM_SUBSCRIPTION, deviceKey } from './protocol/topics';
 import { Connection, type ConnectionState } from './transport/connection';
 import { startEmbeddedBroker, TOKEN_AUTH_USER } from './transport/embedded-broker';
 import { tlsOptionsOf } from './shared/tls-options';
@@ -40,6 +40,11 @@ export = function (RED: NodeAPI): void {
       },
     );
     node.platform = platform;
+
+    // answers that no exchange waits for (QoS 1 redeliveries, a client that re-answers forever): counted,
+    // and said once a minute per device, never silently absorbed
+    const unmatched = new OnceAMinute((device, count) => node.warn(RED._('iotdm-platform.log.unmatched', { device: excerpt(device), count })));
+    platform.on('unmatched', (_resp, device) => unmatched.note(deviceKey(device)));
 
     platform.on('invalid', (err, info) => {
       users.report(err, { topic: info.topic, payload: info.payload, device: info.device } as never);
