@@ -1,7 +1,7 @@
 /**
- * The Node-RED flow library's scorecard (`node-red-dev validate`, run offline-safe by the shared
- * tool /work/shared/tools/scorecard) on the package root: it must pass with no warning and no error.
- * node-red-dev 0.1.6 comes from the npm registry through npx (cached after the first run).
+ * The Node-RED flow library's scorecard (`node-red-dev validate`, node-red-dev 0.1.6 from
+ * devDependencies) on the package root: it must pass with no warning and no error. It runs
+ * offline-safe with scripts/scorecard-offline.cjs preloaded: nothing beyond the npm registry.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,15 +9,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
-const TOOL = path.resolve(ROOT, '..', 'shared', 'tools', 'scorecard');
+const PRELOAD = path.join(ROOT, 'scripts', 'scorecard-offline.cjs');
+const VALIDATE = path.join(path.dirname(require.resolve('node-red-dev/package.json')), 'bin', 'run');
 
 describe('editor: the flow library scorecard', function () {
   this.timeout(180000);
 
   it('node-red-dev validate passes with no warning and no error', async () => {
-    assert.ok(fs.existsSync(TOOL), `${TOOL} is missing`);
+    assert.ok(fs.existsSync(VALIDATE), `${VALIDATE} is missing`);
     const { code, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(TOOL, [], { cwd: ROOT, maxBuffer: 10 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (err, stdout, stderr) =>
+      execFile(process.execPath, ['--require', PRELOAD, VALIDATE, 'validate'], { cwd: ROOT, maxBuffer: 10 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (err, stdout, stderr) =>
         resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
       );
     });
