@@ -4,14 +4,14 @@
  * rows with `status` 0 success / 1 in progress / 2 failure / 3 timed out.
  */
 import type { FirmwareAttributes, Parameter } from '../protocol/messages';
-import { DeviceStatus, type DeviceStatusCode, type Outcome, type Plan, type Step } from './plans';
+import { RequestStatus, type RequestStatusCode, type Outcome, type Plan, type Step } from './plans';
 
 export interface DeviceExecution {
   readonly typeId: string;
   readonly deviceId: string;
   readonly key: string;
   readonly request: MgmtRequest;
-  status: DeviceStatusCode;
+  status: RequestStatusCode;
   complete: boolean;
   outcome?: Outcome;
   rc?: number;
@@ -34,7 +34,7 @@ export interface DeviceExecution {
 export interface DeviceStatusRow {
   typeId: string;
   deviceId: string;
-  status: DeviceStatusCode;
+  status: RequestStatusCode;
   complete: boolean;
   outcome?: Outcome;
   rc?: number;
@@ -58,7 +58,7 @@ export interface RequestDetails {
   parameters: Parameter[];
   complete: boolean;
   /** 0 every device succeeded, 1 in progress, 2 some failed or were cancelled, 3 some timed out and none failed */
-  status: DeviceStatusCode;
+  status: RequestStatusCode;
   createdDateTime: string;
   updatedDateTime: string;
   completedDateTime?: string;
@@ -105,11 +105,11 @@ export class MgmtRequest {
     this.updatedDateTime = exec.updatedDateTime;
   }
 
-  get status(): DeviceStatusCode {
-    if (!this.complete) return DeviceStatus.IN_PROGRESS;
-    if (this.counts.failure + this.counts.cancelled > 0) return DeviceStatus.FAILURE;
-    if (this.counts.timedOut > 0) return DeviceStatus.TIMED_OUT;
-    return DeviceStatus.SUCCESS;
+  get status(): RequestStatusCode {
+    if (!this.complete) return RequestStatus.IN_PROGRESS;
+    if (this.counts.failure + this.counts.cancelled > 0) return RequestStatus.FAILURE;
+    if (this.counts.timedOut > 0) return RequestStatus.TIMED_OUT;
+    return RequestStatus.SUCCESS;
   }
 
   phaseOf(exec: DeviceExecution): string {

@@ -2,7 +2,8 @@
  * The platform's per-device step machines, as data (the Leshan habit): each REST action is a list
  * of steps; an `exchange` publishes one request and waits for the device's rc, a `wait` waits for
  * the device's own message (a manage after a reboot, a notify of mgmt.firmware). The engine in
- * request-manager.ts runs any plan; adding an action means adding a plan here.
+ * request-engine.ts runs any plan and reads only the steps' properties, never their names; adding an
+ * action means adding a plan here.
  *
  * Sources: the seed and protocol.md §3.8 (device actions), §3.9 (firmware), §3.10 (custom), §8.6-8.7.
  */
@@ -10,8 +11,9 @@ import { PlatformPath, customPath } from '../protocol/topics';
 import { UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from '../protocol/rc';
 import { FIRMWARE_PARAMETERS, type FirmwareAttributes } from '../protocol/messages';
 
-export const DeviceStatus = { SUCCESS: 0, IN_PROGRESS: 1, FAILURE: 2, TIMED_OUT: 3 } as const;
-export type DeviceStatusCode = (typeof DeviceStatus)[keyof typeof DeviceStatus];
+/** The `status` of a management request and of each of its device rows (protocol.md §5). */
+export const RequestStatus = { SUCCESS: 0, IN_PROGRESS: 1, FAILURE: 2, TIMED_OUT: 3 } as const;
+export type RequestStatusCode = (typeof RequestStatus)[keyof typeof RequestStatus];
 export type Outcome = 'success' | 'failure' | 'timedOut' | 'cancelled';
 
 /** What a step's body and judge can see. */
@@ -39,8 +41,22 @@ export interface ExchangeStep {
   accept: readonly number[];
   /** reason given when the device does not answer in time */
   timeoutReason: string;
-  /** the firmware observation is established from this step on (failures then cancel it) */
-  observing?: boolean;
+  /** what a refusal's message is prefixed with (default: the step's name) */
+  refusedAs?: string;
+  /**
+   * The firmware observation (protocol.md §3.7): `open` = the device's acceptance establishes it
+   * (failures from then on cancel it) and its answer carries the current mgmt.firmware, merged into
+   * the registry when valid; `close` = this step cancels it (a failure here sends no other cancel).
+   */
+  observation?: 'open' | 'close';
+  /**
+   * This step starts the execution's firmware view, the one its wait judges (§10: not an older
+   * view); notifies merge into it from the moment the step is sent, since IBM's Java client may
+   * notify before its 202 (§7.4).
+   */
+  firmwareView?(ctx: StepContext): Partial<FirmwareAttributes>;
+  /** skipped when the request names no firmware parameter, unless the platform always sends it */
+  needsFirmwareParameters?: boolean;
   /** what the registry learns of the device's mgmt.firmware when the device accepts this step */
   accepted?(ctx: StepContext): Partial<FirmwareAttributes>;
 }
@@ -115,7 +131,7 @@ const observeStep: ExchangeStep = {
   body: () => ({ d: { fields: FIRMWARE_FIELD } }),
   accept: [200],
   timeoutReason: 'no answer to observe',
-  observing: true,
+  observation: 'open',
 };
 
 /** cancel of the observation; `data` duplicates `fields` for IBM's Java client (protocol.md §3.7) */
@@ -127,6 +143,7 @@ const cancelStep: ExchangeStep = {
   body: cancelObservationBody,
   accept: [200],
   timeoutReason: 'no answer to cancel',
+  observation: 'close',
 };
 
 export const DOWNLOAD_FAILURES: readonly number[] = [
@@ -173,9 +190,16 @@ export function judgeInstall(ctx: StepContext): Judgement {
   return undefined;
 }
 
-function initiate(path: string, accept: number[], what: string, observing = false): ExchangeStep {
-  return { kind: 'exchange', name: 'initiate', path, accept, timeoutReason: `no answer to ${what}`, observing };
+/** The step that asks for the action itself; its refusals are named by the action. */
+function initiate(path: string, accept: number[], what: string, firmwareView?: ExchangeStep['firmwareView']): ExchangeStep {
+  const step: ExchangeStep = { kind: 'exchange', name: 'initiate', path, accept, timeoutReason: `no answer to ${what}`, refusedAs: what };
+  if (firmwareView) step.firmwareView = firmwareView;
+  return step;
 }
+
+/** A download is judged from idle; an update from the state the device is known in (downloaded if unknown). */
+const downloadView = (): Partial<FirmwareAttributes> => ({ state: FirmwareState.IDLE });
+const updateView = (ctx: StepContext): Partial<FirmwareAttributes> => ({ state: ctx.knownFirmware?.state ?? FirmwareState.DOWNLOADED, version: ctx.knownFirmware?.version });
 
 /** Both firmware actions: device/update, observe, the initiate, the wait for notifies, cancel (§3.9). */
 function firmwarePlan(action: 'firmware/download' | 'firmware/update', initiatePath: string, waitForDevice: WaitStep): Plan {
@@ -193,9 +217,10 @@ function firmwarePlan(action: 'firmware/download' | 'firmware/update', initiateP
         // the device took the new description: the version it installs (and later reports) is this one
         accepted: describedFirmware,
         timeoutReason: 'no answer to device/update',
+        needsFirmwareParameters: true,
       },
       observeStep,
-      initiate(initiatePath, [202], action, true),
+      initiate(initiatePath, [202], action, action === 'firmware/download' ? downloadView : updateView),
       waitForDevice,
       cancelStep,
     ],
@@ -258,6 +283,7 @@ export function customPlan(action: string): Plan {
         body: (ctx) => ({ d: { fields: Object.entries(ctx.parameters).map(([field, value]) => ({ field, value })) } }),
         accept: [200],
         timeoutReason: `no answer to ${action}`,
+        refusedAs: action,
       },
     ],
   };
@@ -274,5 +300,5 @@ export function planFor(action: string): Plan {
 export function stepsFor(plan: Plan, parameters: Record<string, string>, alwaysSendFirmwareUpdate: boolean): Step[] {
   if (!plan.firmware) return plan.steps;
   if (hasFirmwareParameters(parameters) || alwaysSendFirmwareUpdate) return plan.steps;
-  return plan.steps.filter((s) => !(s.kind === 'exchange' && s.name === 'update'));
+  return plan.steps.filter((s) => !(s.kind === 'exchange' && s.needsFirmwareParameters));
 }

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { InitiateError, type RequestManager } from '../platform/request-manager';
+import { InitiateError, QueryError, type RequestManager } from '../platform/request-manager';
 import { MAX_DEVICES } from '../protocol/messages';
 
 export interface ApiCredentials {
@@ -312,6 +312,8 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
     else if (err instanceof InitiateError) {
       const props = err.devices.slice(0, 100).map((d) => `${d.typeId}:${d.deviceId}`);
       e = new HttpError(err.statusCode, INITIATE_IDS[err.statusCode], err.message, props);
+    } else if (err instanceof QueryError) {
+      e = new HttpError(400, 'invalid-query', t('invalid-query', { name: err.parameter, reason: t('reason-bookmark') }));
     } else {
       if (res.destroyed || err instanceof ClientGone) return; // nobody to answer
       const error = err instanceof Error ? err : new Error(String(err));

@@ -1,0 +1,423 @@
+/**
+ * The engine that runs management requests (docs/protocol.md §5, §8): launches an admitted request,
+ * fans its plan out to every device through a bounded window of in-flight exchanges (so neither the
+ * event loop nor the broker's queues overflow at 5,000 devices), routes each device's answers,
+ * manages and notifies to its execution, and applies the per-exchange, per-phase and per-request
+ * timeouts. It reads the plans (plans.ts) as data: what a step does is said by its properties.
+ * The queries over the requests it holds are in request-manager.ts.
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { isValid } from '../protocol/validate';
+import { deviceKey, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
+import { RC_TEXT } from '../protocol/rc';
+import type { DmResponse, FirmwareAttributes } from '../protocol/messages';
+import { RequestStatus, stepsFor, cancelObservationBody, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
+import { MgmtRequest, type DeviceExecution } from './management-request';
+import { admit, InitiateError, type InitiateOptions } from './request-admission';
+import type { Registry } from './registry';
+
+export interface RequestManagerOptions {
+  /** exchanges awaiting a device's answer, across every request of the platform */
+  maxInFlight?: number;
+  /** publishes per event-loop turn */
+  batchSize?: number;
+  responseTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** a rebooted or reset device must manage again within this */
+  restartTimeoutMs?: number;
+  downloadTimeoutMs?: number;
+  installTimeoutMs?: number;
+  /** completed requests are kept this long, and at most maxRetained of them */
+  retentionMs?: number;
+  maxRetained?: number;
+  /** send device/update before firmware actions even without parameters (IBM's clients need it) */
+  alwaysSendFirmwareUpdate?: boolean;
+  now?: () => Date;
+}
+
+export interface RequestManagerEvents {
+  requestCreated: [req: MgmtRequest];
+  deviceComplete: [req: MgmtRequest, exec: DeviceExecution];
+  requestComplete: [req: MgmtRequest];
+  requestRemoved: [id: string];
+}
+
+const DEFAULTS = {
+  maxInFlight: 500,
+  batchSize: 250,
+  responseTimeoutMs: 30_000,
+  requestTimeoutMs: 3_600_000,
+  restartTimeoutMs: 300_000,
+  downloadTimeoutMs: 600_000,
+  installTimeoutMs: 600_000,
+  retentionMs: 3_600_000,
+  maxRetained: 200,
+  alwaysSendFirmwareUpdate: false,
+};
+
+export type Publish = (topic: string, payload: string) => Promise<void>;
+
+export class RequestEngine extends EventEmitter<RequestManagerEvents> {
+  readonly options: Required<Omit<RequestManagerOptions, 'now'>>;
+  protected readonly now: () => Date;
+  protected readonly requests = new Map<string, MgmtRequest>();
+  private readonly pending = new Map<string, DeviceExecution>();
+  private readonly active = new Map<string, Set<DeviceExecution>>();
+  private readonly firmwareBusy = new Map<string, DeviceExecution>();
+  private queue: DeviceExecution[] = [];
+  private qHead = 0;
+  private inFlight = 0;
+  private pumpScheduled = false;
+  private closed = false;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly publish: Publish,
+    options: RequestManagerOptions = {},
+  ) {
+    super();
+    const { now, ...rest } = options;
+    this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
+    this.now = now ?? (() => new Date());
+  }
+
+  /** exchanges currently awaiting an answer (for status and tests) */
+  get inFlightCount(): number {
+    return this.inFlight;
+  }
+
+  // ------------------------------------------------------------------ launch
+
+  /**
+   * Validate and start a request. Throws InitiateError (400 invalid body; with `strict`, 404 unknown
+   * device, 403 unable, 409 busy). Without `strict` those devices fail on their own, unpublished.
+   */
+  initiate(body: unknown, opts: InitiateOptions = {}): MgmtRequest {
+    if (this.closed) throw new InitiateError('the platform is closed', 400);
+    const { body: b, plan, parameterMap, refusals } = admit(body, this.registry, this.firmwareBusy, opts);
+    const nowIso = this.now().toISOString();
+    const timeoutMs = opts.timeoutMs ?? (b.timeout !== undefined ? b.timeout * 1000 : this.options.requestTimeoutMs);
+    const steps = stepsFor(plan, parameterMap, this.options.alwaysSendFirmwareUpdate);
+    const req = new MgmtRequest(randomUUID(), b.action, b.parameters ?? [], parameterMap, plan, steps, timeoutMs, opts.origin ?? 'api', nowIso);
+    const refused: DeviceExecution[] = [];
+    for (const d of b.devices) {
+      const k = deviceKey(d);
+      const exec: DeviceExecution = {
+        typeId: d.typeId,
+        deviceId: d.deviceId,
+        key: k,
+        request: req,
+        status: RequestStatus.IN_PROGRESS,
+        complete: false,
+        step: 0,
+        holdsSlot: false,
+        firmware: {},
+        sawInProgress: false,
+        sawDownloading: false,
+        observing: false,
+        updatedDateTime: nowIso,
+      };
+      req.add(exec);
+      const refusal = refusals.get(k);
+      if (refusal) {
+        exec.rc = refusal.rc;
+        exec.message = refusal.message;
+        refused.push(exec);
+        continue;
+      }
+      if (plan.firmware) {
+        const previous = this.firmwareBusy.get(k);
+        if (previous) this.finish(previous, 'cancelled', RequestStatus.FAILURE, undefined, `overridden by request ${req.id}`);
+        this.firmwareBusy.set(k, exec);
+      }
+      let set = this.active.get(k);
+      if (!set) this.active.set(k, (set = new Set()));
+      set.add(exec);
+      this.queue.push(exec);
+    }
+    this.requests.set(req.id, req);
+    req.deadline = setTimeout(() => this.expire(req), timeoutMs);
+    this.emit('requestCreated', req);
+    // refused devices finish on the next turn, so the caller can listen first
+    setImmediate(() => {
+      for (const exec of refused) if (!exec.complete) this.finish(exec, 'failure', RequestStatus.FAILURE, exec.rc, exec.message);
+      if (req.counts.inProgress === 0 && !req.complete) this.completeRequest(req);
+    });
+    this.schedulePump();
+    return req;
+  }
+
+  // ------------------------------------------------------------------ the window
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    setImmediate(() => this.pump());
+  }
+
+  private pump(): void {
+    this.pumpScheduled = false;
+    let n = 0;
+    const { maxInFlight, batchSize } = this.options;
+    while (this.inFlight < maxInFlight && this.qHead < this.queue.length && n < batchSize) {
+      const exec = this.queue[this.qHead++];
+      if (exec.complete) continue;
+      exec.holdsSlot = true;
+      this.inFlight++;
+      this.run(exec);
+      n++;
+    }
+    if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.qHead);
+      this.qHead = 0;
+    }
+    if (this.qHead < this.queue.length && this.inFlight < maxInFlight) this.schedulePump();
+  }
+
+  private releaseSlot(exec: DeviceExecution): void {
+    if (!exec.holdsSlot) return;
+    exec.holdsSlot = false;
+    this.inFlight--;
+    if (this.qHead < this.queue.length) this.schedulePump();
+  }
+
+  // ------------------------------------------------------------------ steps
+
+  private context(exec: DeviceExecution): StepContext {
+    return {
+      parameters: exec.request.parameterMap,
+      firmware: exec.firmware,
+      knownFirmware: this.registry.getByKey(exec.key)?.mgmt.firmware,
+      sawInProgress: exec.sawInProgress,
+      sawDownloading: exec.sawDownloading,
+    };
+  }
+
+  private currentStep(exec: DeviceExecution): Step | undefined {
+    return exec.request.steps[exec.step];
+  }
+
+  private run(exec: DeviceExecution): void {
+    const step = this.currentStep(exec);
+    if (!step) return this.succeed(exec);
+    if (step.kind === 'exchange') return this.send(exec, step);
+    this.releaseSlot(exec);
+    this.wait(exec, step);
+  }
+
+  private send(exec: DeviceExecution, step: ExchangeStep): void {
+    const reqId = randomUUID();
+    exec.reqId = reqId;
+    this.pending.set(reqId, exec);
+    if (step.firmwareView) {
+      // the wait phase judges what the device reports from here on, not an older view (§10)
+      exec.firmware = step.firmwareView(this.context(exec));
+      exec.sawInProgress = false;
+      exec.sawDownloading = false;
+    }
+    const payload = JSON.stringify({ reqId, ...(step.body ? step.body(this.context(exec)) : {}) });
+    exec.timer = setTimeout(() => this.timeout(exec, step.timeoutReason), this.options.responseTimeoutMs);
+    this.publish(platformTopic(step.path, exec), payload).catch((err: Error) => {
+      if (exec.reqId === reqId && !exec.complete) this.finish(exec, 'failure', RequestStatus.FAILURE, undefined, `could not publish ${step.name}: ${err.message}`);
+    });
+  }
+
+  private wait(exec: DeviceExecution, step: WaitStep): void {
+    const t = { restart: this.options.restartTimeoutMs, download: this.options.downloadTimeoutMs, install: this.options.installTimeoutMs }[step.timeout];
+    if (t > 0) exec.timer = setTimeout(() => this.timeout(exec, step.timeoutReason), t);
+    // a notify that came before the 202 (IBM's Java client, protocol.md §7.4) may already decide
+    if (step.judge) this.judge(exec, step);
+  }
+
+  private advance(exec: DeviceExecution): void {
+    if (exec.timer) clearTimeout(exec.timer);
+    exec.timer = undefined;
+    exec.step++;
+    if (exec.step >= exec.request.steps.length) return this.succeed(exec);
+    const next = this.currentStep(exec)!;
+    // a device already in the window keeps its slot for its next exchange
+    if (next.kind === 'exchange' && !exec.holdsSlot) {
+      if (this.inFlight >= this.options.maxInFlight) {
+        this.queue.push(exec);
+        return;
+      }
+      exec.holdsSlot = true;
+      this.inFlight++;
+    }
+    this.run(exec);
+  }
+
+  private judge(exec: DeviceExecution, step: WaitStep): void {
+    const j = step.judge!(this.context(exec));
+    if (!j) return;
+    if (j.outcome === 'success') this.advance(exec);
+    else this.finish(exec, 'failure', RequestStatus.FAILURE, j.rc, j.message);
+  }
+
+  private succeed(exec: DeviceExecution): void {
+    if (exec.request.plan.onSuccess === 'setFwVersion') {
+      const version = exec.firmware.version || this.registry.getByKey(exec.key)?.mgmt.firmware?.version || exec.request.parameterMap.version;
+      if (version) this.registry.setFwVersion(exec, version);
+    }
+    this.finish(exec, 'success', RequestStatus.SUCCESS, exec.rc, exec.message);
+  }
+
+  private timeout(exec: DeviceExecution, reason: string): void {
+    if (exec.complete) return;
+    this.finish(exec, 'timedOut', RequestStatus.TIMED_OUT, undefined, reason);
+  }
+
+  /** End one device's execution: the single place where executions complete. */
+  private finish(exec: DeviceExecution, outcome: DeviceExecution['outcome'], status: DeviceExecution['status'], rc: number | undefined, message: string | undefined): void {
+    if (exec.complete) return;
+    if (exec.timer) clearTimeout(exec.timer);
+    exec.timer = undefined;
+    if (exec.reqId) this.pending.delete(exec.reqId);
+    exec.reqId = undefined;
+    this.releaseSlot(exec);
+    const set = this.active.get(exec.key);
+    if (set) {
+      set.delete(exec);
+      if (set.size === 0) this.active.delete(exec.key);
+    }
+    if (this.firmwareBusy.get(exec.key) === exec) this.firmwareBusy.delete(exec.key);
+    // a failed or abandoned firmware step leaves no observation behind (protocol.md §3.9)
+    const step = this.currentStep(exec);
+    if (exec.observing && outcome !== 'success' && !(step?.kind === 'exchange' && step.observation === 'close')) {
+      this.publish(platformTopic(PlatformPath.cancel, exec), JSON.stringify({ reqId: randomUUID(), ...cancelObservationBody() })).catch(() => undefined);
+    }
+    exec.complete = true;
+    exec.outcome = outcome;
+    exec.status = status;
+    exec.rc = rc;
+    exec.message = message;
+    exec.updatedDateTime = this.now().toISOString();
+    const req = exec.request;
+    req.finished(exec);
+    this.emit('deviceComplete', req, exec);
+    if (req.counts.inProgress === 0 && !req.complete) this.completeRequest(req);
+  }
+
+  private completeRequest(req: MgmtRequest): void {
+    req.complete = true;
+    req.completedDateTime = this.now().toISOString();
+    req.updatedDateTime = req.completedDateTime;
+    if (req.deadline) clearTimeout(req.deadline);
+    req.deadline = undefined;
+    this.emit('requestComplete', req);
+    req.retention = setTimeout(() => this.remove(req.id), this.options.retentionMs);
+    req.retention.unref?.();
+    this.trimRetained();
+  }
+
+  private trimRetained(): void {
+    let completed = 0;
+    for (const r of this.requests.values()) if (r.complete) completed++;
+    for (const r of this.requests.values()) {
+      if (completed <= this.options.maxRetained) break;
+      if (r.complete) {
+        this.remove(r.id);
+        completed--;
+      }
+    }
+  }
+
+  /** The request's own deadline: every device still running times out, named by its phase. */
+  private expire(req: MgmtRequest): void {
+    req.deadline = undefined;
+    for (const exec of req.executions) {
+      if (!exec.complete) this.finish(exec, 'timedOut', RequestStatus.TIMED_OUT, undefined, `request timed out during ${req.phaseOf(exec)}`);
+    }
+  }
+
+  /** Every device of `req` still running is cancelled with `message` (the request then completes). */
+  protected cancelRunning(req: MgmtRequest, message: string): void {
+    for (const exec of req.executions) if (!exec.complete) this.finish(exec, 'cancelled', RequestStatus.FAILURE, undefined, message);
+  }
+
+  /** Forget a request and its timers. */
+  protected remove(id: string): void {
+    const req = this.requests.get(id);
+    if (!req) return;
+    if (req.retention) clearTimeout(req.retention);
+    if (req.deadline) clearTimeout(req.deadline);
+    this.requests.delete(id);
+    this.emit('requestRemoved', id);
+  }
+
+  // ------------------------------------------------------------------ what devices send
+
+  /** A device's answer on iotdevice-1/.../response. Returns false when no exchange waits for it. */
+  handleResponse(device: DeviceRef, resp: DmResponse): boolean {
+    const exec = this.pending.get(resp.reqId);
+    if (!exec || exec.complete) return false;
+    // only the device the request went to can answer it
+    if (exec.typeId !== device.typeId || exec.deviceId !== device.deviceId) return false;
+    const step = this.currentStep(exec);
+    if (!step || step.kind !== 'exchange') return false;
+    this.pending.delete(resp.reqId);
+    exec.reqId = undefined;
+    exec.rc = resp.rc;
+    exec.message = resp.message;
+    if (!step.accept.includes(resp.rc)) {
+      const text = resp.message ? resp.message : RC_TEXT[resp.rc] ?? 'refused';
+      this.finish(exec, 'failure', RequestStatus.FAILURE, resp.rc, `${step.refusedAs ?? step.name}: ${text}`);
+      return true;
+    }
+    if (step.accepted) this.registry.mergeFirmware(exec, step.accepted(this.context(exec)));
+    if (step.observation === 'open') {
+      exec.observing = true;
+      const fields = resp.d?.fields;
+      if (Array.isArray(fields)) {
+        for (const f of fields as { field?: string; value?: unknown }[]) {
+          // an observe answer is device input: merged only when it is a valid firmware object
+          if (f && f.field === 'mgmt.firmware' && f.value && typeof f.value === 'object' && isValid('firmwareValue', f.value)) {
+            this.registry.mergeFirmware(exec, f.value as Partial<FirmwareAttributes>);
+          }
+        }
+      }
+    }
+    if (step.observation === 'close') exec.observing = false;
+    this.advance(exec);
+    return true;
+  }
+
+  /** A manage request: completes reboots and factory resets waiting for it (protocol.md §3.8). */
+  handleManage(device: DeviceRef): void {
+    const set = this.active.get(deviceKey(device));
+    if (!set) return;
+    for (const exec of [...set]) {
+      const step = this.currentStep(exec);
+      if (step?.kind === 'wait' && step.event === 'manage') this.advance(exec);
+    }
+  }
+
+  /** A notified mgmt.firmware change (one field or several), merged into each active execution. */
+  handleFirmwareNotify(device: DeviceRef, value: Partial<FirmwareAttributes>): void {
+    const set = this.active.get(deviceKey(device));
+    if (!set) return;
+    for (const exec of [...set]) {
+      if (!exec.request.plan.firmware) continue;
+      const step = this.currentStep(exec);
+      if (!step) continue;
+      // notifies count once the step that starts the firmware view is sent, and in the waits for them
+      const listening = step.kind === 'wait' ? step.event === 'notify' : step.firmwareView !== undefined;
+      if (!listening) continue;
+      Object.assign(exec.firmware, value);
+      if (value.updateStatus === 1) exec.sawInProgress = true;
+      if (value.state === 1) exec.sawDownloading = true;
+      if (step.kind === 'wait' && step.judge) this.judge(exec, step);
+    }
+  }
+
+  /** Stop every timer (the platform is closing); running requests are cancelled. */
+  close(): void {
+    for (const req of this.requests.values()) {
+      this.cancelRunning(req, 'the platform was stopped');
+      if (req.retention) clearTimeout(req.retention);
+      if (req.deadline) clearTimeout(req.deadline);
+    }
+    this.closed = true;
+  }
+}
