@@ -6,7 +6,7 @@
  * restarted, which completes the platform's request. A thin wrapper over the DeviceAgent.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { ActionRequest, DmHandler } from './device/device-agent';
+import type { ActionRequest, DmHandler } from './device/handler-types';
 import type { ConnectionState } from './transport/connection';
 import { compile } from './protocol/validate';
 import { deviceKey, type DeviceRef } from './protocol/topics';

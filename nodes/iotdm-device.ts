@@ -6,7 +6,10 @@
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { Connection, type ConnectionOptions } from './transport/connection';
-import { DeviceAgent, type AgentUser, type DeviceAgentHost, type MessageErrorEvent } from './device/device-agent';
+import { DeviceAgent } from './device/device-agent';
+import type { DevicePort } from './device/device-port';
+import type { DeviceAgentHost } from './device/agent-host';
+import type { ConnectionUser } from './protocol/link';
 import { parseDeviceList } from './device/device-ranges';
 import { isValidId, type DeviceRef } from './protocol/topics';
 import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './protocol/messages';
@@ -91,7 +94,7 @@ export = function (RED: NodeAPI): void {
   function IotdmDevice(this: IotdmDeviceNode, config: IotdmDeviceDef) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const users = new Set<AgentUser>();
+    const users = new Set<ConnectionUser>();
     node.addUser = (user) => {
       users.add(user);
       if (node.connection) node.connection.register(user);
@@ -125,7 +128,9 @@ export = function (RED: NodeAPI): void {
     node.connection = connection;
     let agent: DeviceAgent;
     try {
-      agent = new DeviceAgent(connection, {
+      // the transport's Connection is the agent's port to the wire (nodes/device/device-port.ts)
+      const port: DevicePort = connection;
+      agent = new DeviceAgent(port, {
         identity: settings.identity,
         devices: settings.devices,
         lifetime: settings.lifetime,
@@ -155,25 +160,25 @@ export = function (RED: NodeAPI): void {
         node.log(RED._('iotdm-device.log.connected', { url: options.url }));
       }
     });
-    agent.on('messageError', (e: MessageErrorEvent) => {
+    agent.on('messageError', (e) => {
       node.error(RED._('iotdm-device.errors.bad-message', { topic: e.topic, error: e.error.message }), {
         topic: e.topic,
         payload: e.payload,
         error: e.error,
       } as never);
     });
-    agent.on('handlerError', (e: { error: Error; topic: string; reqId?: string }) => {
+    agent.on('handlerError', (e) => {
       node.error(RED._('iotdm-device.errors.handler', { topic: e.topic, error: e.error.message }), { topic: e.topic, reqId: e.reqId } as never);
     });
-    agent.on('manageError', (e: { device: DeviceRef; error: Error }) => {
+    agent.on('manageError', (e) => {
       node.debug(RED._('iotdm-device.errors.manage', { device: `${e.device.typeId}:${e.device.deviceId}`, error: e.error.message }));
     });
-    agent.on('managed', (e: { device: DeviceRef; rc: number; message?: string }) => {
+    agent.on('managed', (e) => {
       if (e.rc !== 200) {
         node.warn(RED._('iotdm-device.errors.manage-rc', { device: `${e.device.typeId}:${e.device.deviceId}`, rc: e.rc, message: e.message ?? '' }));
       }
     });
-    agent.on('debug', (text: string) => node.debug(text));
+    agent.on('debug', (text) => node.debug(text));
     agent.start();
 
     node.on('close', (_removed: boolean, done: () => void) => {

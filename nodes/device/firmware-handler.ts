@@ -35,7 +35,7 @@ import {
   type FirmwareRecord,
   type FirmwareSnapshot,
 } from './firmware-messages';
-import type { ActionRequest, DmHandler, FieldRequest, ActionName } from './device-agent';
+import type { ActionRequest, DmHandler, FieldRequest, ActionName } from './handler-types';
 import type { DownloadResult } from './firmware-downloader';
 
 export const FIRMWARE_FIELD = 'mgmt.firmware';

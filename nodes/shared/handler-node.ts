@@ -3,7 +3,8 @@
  * connection status, and refusing to run without a working iotdm-device.
  */
 import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
-import type { DeviceAgent, DeviceAgentHost } from '../device/device-agent';
+import type { DeviceAgent } from '../device/device-agent';
+import type { DeviceAgentHost } from '../device/agent-host';
 
 export type UsableDevice = DeviceAgentHost & { agent: DeviceAgent };
 

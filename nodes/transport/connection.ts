@@ -10,7 +10,9 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { topicMatches } from './topic-filter';
 import { isDmTopic } from './scoping';
 
-export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+import type { ConnectionState, ConnectionUser } from '../protocol/link';
+
+export type { ConnectionState, ConnectionUser } from '../protocol/link';
 
 export interface ConnectionOptions {
   /** mqtt://host:port, mqtts://host:port, ws://, wss:// */
@@ -41,11 +43,6 @@ interface Subscription {
   handler: MessageHandler;
   /** set on unsubscribe, so a dispatch already under way skips it */
   removed?: boolean;
-}
-
-export interface ConnectionUser {
-  /** called on every change of state, and once on register */
-  onConnectionState?(state: ConnectionState, detail?: string): void;
 }
 
 export class Connection extends EventEmitter {

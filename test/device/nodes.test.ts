@@ -136,7 +136,7 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       const flows = JSON.stringify(nodeRedHelper()._redNodes.getFlows().flows);
       assert.ok(!flows.includes(SECRET));
       assert.ok(!flows.includes('dev-user'));
-      assert.equal(cfg.agent.connection.options.username, 'dev-user');
+      assert.equal(cfg.connection.options.username, 'dev-user');
     });
 
     it('one responder serves every device behind a gateway', async () => {
