@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { topicMatches } from './topic-filter';
 import { isDmTopic } from './scoping';
+import { SubscribeFirstStore } from './subscribe-first-store';
 
 import type { ConnectionState, ConnectionUser } from '../protocol/link';
 
@@ -35,6 +36,9 @@ export interface ConnectionOptions {
   servername?: string;
 }
 
+/** how long re-sent publishes wait for the SUBACK before they go anyway */
+const SUBACK_WAIT_MS = 5000;
+
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 
 interface Subscription {
@@ -53,6 +57,8 @@ export class Connection extends EventEmitter {
   private readonly users = new Set<ConnectionUser>();
   /** the stream is corked until the end of this event-loop turn (see coalesceWrites) */
   private corked = false;
+  /** when the last connection was lost (undefined while connected, and before the first connect) */
+  private offlineSince?: number;
 
   constructor(readonly options: ConnectionOptions) {
     super();
@@ -65,7 +71,12 @@ export class Connection extends EventEmitter {
       protocolVersion: options.protocolVersion ?? 4,
       reconnectPeriod: options.reconnectPeriod ?? 2000,
       connectTimeout: 15000,
-      resubscribe: false, // we resubscribe ourselves, every connect
+      resubscribe: false, // we resubscribe ourselves, every connect, before anything is re-sent
+      // mqtt.js replays the QoS 1 publishes it holds as soon as the CONNACK arrives, and emits
+      // 'connect' only after that: subscribing in 'connect' let the answers to the replayed
+      // requests reach the broker before our subscription did. This store holds the replay until
+      // the broker has acknowledged our subscriptions (see subscribe-first-store.ts).
+      outgoingStore: new SubscribeFirstStore((done) => this.resubscribe(done)),
       ca: options.ca,
       cert: options.cert,
       key: options.key,
@@ -76,14 +87,16 @@ export class Connection extends EventEmitter {
     if (options.passphrase) (opts as IClientOptions & { passphrase?: string }).passphrase = options.passphrase;
     this.client = mqtt.connect(options.url, opts);
     this.client.on('connect', () => {
-      // Nagle stalls small request/response exchanges by ~40 ms (protocol.md §10)
-      const stream = this.client.stream as unknown as { setNoDelay?: (b: boolean) => void };
-      stream?.setNoDelay?.(true);
-      for (const s of this.subs) this.client.subscribe(s.filter, { qos: s.qos });
+      // subscriptions are in place and what was held is re-sent: the outage, if any, is over
+      const reconnected = this.offlineSince !== undefined;
+      const outageMs = reconnected ? Date.now() - this.offlineSince! : 0;
+      this.offlineSince = undefined;
       this.setState('connected');
+      if (reconnected) this.emit('reconnected', outageMs);
     });
     this.client.on('reconnect', () => this.setState('connecting'));
     this.client.on('close', () => {
+      if (this.offlineSince === undefined && this.state === 'connected') this.offlineSince = Date.now();
       if (this.state !== 'closed') this.setState('disconnected', this.lastError);
     });
     this.client.on('error', (err) => {
@@ -120,6 +133,37 @@ export class Connection extends EventEmitter {
       this.corked = false;
       stream.uncork!();
     });
+  }
+
+  /**
+   * Called by the store when the CONNACK has arrived and before anything held is re-sent: make
+   * every subscription again and call done once the broker acknowledged them (at once without any;
+   * after a bound, so a broker that never answers cannot hold our publishes forever).
+   */
+  private resubscribe(done: () => void): void {
+    // Nagle stalls small request/response exchanges by ~40 ms (protocol.md §10)
+    const stream = this.client.stream as unknown as { setNoDelay?: (b: boolean) => void };
+    stream?.setNoDelay?.(true);
+    const filters: Record<string, { qos: 0 | 1 | 2 }> = {};
+    for (const s of this.subs) filters[s.filter] = { qos: Math.max(filters[s.filter]?.qos ?? 0, s.qos) as 0 | 1 | 2 };
+    if (Object.keys(filters).length === 0) return done();
+    let called = false;
+    const once = () => {
+      if (called) return;
+      called = true;
+      clearTimeout(bound);
+      done();
+    };
+    const bound = setTimeout(once, SUBACK_WAIT_MS);
+    this.client.subscribe(filters, (err) => {
+      if (err) this.emit('transportError', err);
+      once();
+    });
+  }
+
+  /** ms since the connection was lost, 0 while connected */
+  get offlineForMs(): number {
+    return this.offlineSince === undefined ? 0 : Date.now() - this.offlineSince;
   }
 
   get connected(): boolean {

@@ -27,6 +27,12 @@ export function findMosquitto(): string {
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** the mosquitto process id (the one this helper started) */
+  pid(): number | undefined;
+  /** SIGKILL the broker (a crash: nothing is flushed) and wait until it is gone */
+  kill(): Promise<void>;
+  /** start it again on the same port with the same configuration (and persistence file, if any) */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -64,7 +70,8 @@ export async function startMosquitto(extraConfig = ''): Promise<RunningMosquitto
     [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
-      'persistence false',
+      // a caller that asks for persistence gets its database in this run's own directory
+      /persistence true/.test(extraConfig) ? `persistence_location ${dir}/` : 'persistence false',
       'max_queued_messages 100000',
       'max_inflight_messages 0',
       'set_tcp_nodelay true',
@@ -72,29 +79,43 @@ export async function startMosquitto(extraConfig = ''): Promise<RunningMosquitto
       extraConfig,
     ].join('\n') + '\n',
   );
-  const child: ChildProcess = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    await Promise.race([
-      waitForPort(port, 10000),
-      exited.then(() => {
-        throw new Error(`mosquitto exited: ${stderr}`);
-      }),
-    ]);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
+  let child: ChildProcess;
+  let exited: Promise<void>;
+  const launch = async () => {
+    child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
+    let stderr = '';
+    child.stderr?.on('data', (d) => (stderr += d));
+    const c = child;
+    exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    try {
+      await Promise.race([
+        waitForPort(port, 10000),
+        exited.then(() => {
+          throw new Error(`mosquitto exited: ${stderr}`);
+        }),
+      ]);
+    } catch (err) {
+      c.kill('SIGKILL');
+      throw err;
+    }
+  };
+  await launch();
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    pid: () => child.pid,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+    restart: launch,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       }
       fs.rmSync(dir, { recursive: true, force: true });
     },
