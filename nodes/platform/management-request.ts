@@ -29,6 +29,16 @@ export interface DeviceExecution {
   /** the firmware observation is established (failures cancel it) */
   observing: boolean;
   updatedDateTime: string;
+  /** the exchanges this device has answered, with their rc (a few per action: see answer-quirks.ts) */
+  answered?: AnsweredExchange[];
+  /** how the device departed from the protocol while still completing (docs/protocol.md §10.y) */
+  quirk?: string;
+}
+
+export interface AnsweredExchange {
+  reqId: string;
+  rc: number;
+  step: string;
 }
 
 export interface DeviceStatusRow {
@@ -41,6 +51,8 @@ export interface DeviceStatusRow {
   message?: string;
   phase: string;
   updatedDateTime: string;
+  /** the device completed despite a departure from the protocol, named here */
+  quirk?: string;
 }
 
 export interface RequestCounts {
@@ -65,6 +77,8 @@ export interface RequestDetails {
   timeout: number;
   origin: string;
   counts: RequestCounts;
+  /** devices that completed despite a known client's departure from the protocol (their rows say which) */
+  quirks?: number;
 }
 
 export class MgmtRequest {
@@ -72,6 +86,8 @@ export class MgmtRequest {
   readonly byKey = new Map<string, DeviceExecution>();
   readonly counts: RequestCounts = { total: 0, inProgress: 0, success: 0, failure: 0, timedOut: 0, cancelled: 0 };
   complete = false;
+  /** executions that carry a quirk */
+  quirks = 0;
   completedDateTime?: string;
   updatedDateTime: string;
   deadline?: NodeJS.Timeout;
@@ -131,6 +147,7 @@ export class MgmtRequest {
       counts: { ...this.counts },
     };
     if (this.completedDateTime) d.completedDateTime = this.completedDateTime;
+    if (this.quirks) d.quirks = this.quirks;
     return d;
   }
 
@@ -146,6 +163,7 @@ export class MgmtRequest {
     if (exec.outcome) r.outcome = exec.outcome;
     if (exec.rc !== undefined) r.rc = exec.rc;
     if (exec.message !== undefined) r.message = exec.message;
+    if (exec.quirk) r.quirk = exec.quirk;
     return r;
   }
 }

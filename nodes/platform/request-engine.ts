@@ -15,6 +15,7 @@ import type { DmResponse, FirmwareAttributes } from '../protocol/messages';
 import { RequestStatus, stepsFor, cancelObservationBody, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
 import { MgmtRequest, type DeviceExecution } from './management-request';
 import { admit, InitiateError, type InitiateOptions } from './request-admission';
+import { reusedReqIdAnswer, recordAnswer } from './answer-quirks';
 import type { Registry } from './registry';
 
 export interface RequestManagerOptions {
@@ -350,13 +351,22 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
 
   /** A device's answer on iotdevice-1/.../response. Returns false when no exchange waits for it. */
   handleResponse(device: DeviceRef, resp: DmResponse): boolean {
-    const exec = this.pending.get(resp.reqId);
-    if (!exec || exec.complete) return false;
+    let exec = this.pending.get(resp.reqId);
+    if (!exec) {
+      // not a reqId we wait for: perhaps a known client's reused reqId (answer-quirks.ts)
+      const match = reusedReqIdAnswer(this.active.get(deviceKey(device)), resp, (e) => this.exchangeName(e));
+      if (!match) return false;
+      exec = match.exec;
+      if (!exec.quirk) exec.request.quirks++;
+      exec.quirk = match.quirk;
+    }
+    if (exec.complete || exec.reqId === undefined) return false;
     // only the device the request went to can answer it
     if (exec.typeId !== device.typeId || exec.deviceId !== device.deviceId) return false;
     const step = this.currentStep(exec);
     if (!step || step.kind !== 'exchange') return false;
-    this.pending.delete(resp.reqId);
+    this.pending.delete(exec.reqId);
+    recordAnswer(exec, exec.reqId, resp.rc, step.name);
     exec.reqId = undefined;
     exec.rc = resp.rc;
     exec.message = resp.message;
@@ -381,6 +391,12 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     if (step.observation === 'close') exec.observing = false;
     this.advance(exec);
     return true;
+  }
+
+  /** The name of the exchange an execution waits on, as a person reads it ("firmware/update", "observe"). */
+  private exchangeName(exec: DeviceExecution): string | undefined {
+    const step = this.currentStep(exec);
+    return step?.kind === 'exchange' ? (step.refusedAs ?? step.name) : undefined;
   }
 
   /** A manage request: completes reboots and factory resets waiting for it (protocol.md §3.8). */

@@ -122,7 +122,8 @@ describe('compat: IBM embedded C client (iot-embeddedc) firmware update, wire re
       assert.equal(exec.outcome, 'success', `${exec.outcome}: ${exec.message}`);
       assert.equal(req.counts.success, 1);
       const row = req.row(exec) as { quirk?: string };
-      assert.match(String(row.quirk), /observe/, 'the result names the quirk');
+      assert.equal(row.quirk, 'answered firmware/update with the reqId of its earlier observe', 'the result names the quirk');
+      assert.equal(req.details().quirks, 1, 'the request counts it');
       // the wire is the one seen with the real client: initiate reqId X answered with the observe's
       const initiate = dev.wire.find((w) => w.topic === 'iotdm-1/mgmt/initiate/firmware/update');
       const observe = dev.wire.find((w) => w.topic === 'iotdm-1/observe');
