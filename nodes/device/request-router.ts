@@ -8,6 +8,7 @@ import { deviceKey, parseTopic, PLATFORM_ROOT } from '../protocol/topics';
 import { normalizeResponse, type DmResponse, type ObserveRequest, type UpdateRequest } from '../protocol/messages';
 import { check, parsePayload, ValidationError, type SchemaName } from '../protocol/validate';
 import { RC } from '../protocol/rc';
+import { readReqId } from '../protocol/req-id';
 import type { ActionName, ActionRequest } from './handler-types';
 import type { AgentEmit, DeviceEntry } from './agent-model';
 import type { HandlerTable } from './handler-table';
@@ -25,16 +26,6 @@ const SCHEMA_OF: Record<string, SchemaName> = {
   firmwareUpdate: 'initiate',
   custom: 'custom',
 };
-
-/** reqId of a payload that may not be JSON or may fail the schema: a string of 1..256 or undefined */
-function readReqId(body: unknown, text: string): string | undefined {
-  if (body && typeof body === 'object' && !Array.isArray(body)) {
-    const r = (body as { reqId?: unknown }).reqId;
-    return typeof r === 'string' && r.length > 0 && r.length <= 256 ? r : undefined;
-  }
-  const m = /"reqId"\s*:\s*"([^"\\]{1,256})"/.exec(text);
-  return m ? m[1] : undefined;
-}
 
 export interface RouterParts {
   /** the agent's devices by key */

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { parseTopic, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
 import { check, parsePayload, ValidationError, isValid, type SchemaName } from '../protocol/validate';
 import { RC } from '../protocol/rc';
+import { readReqId } from '../protocol/req-id';
 import {
   normalizeResponse,
   notifyFields,
@@ -46,16 +47,6 @@ const DEVICE_REQUEST_SCHEMAS: Record<string, SchemaName | undefined> = {
   addLog: 'addLog',
   clearLog: 'clearLog',
 };
-
-/** The reqId of a message that failed to parse or validate, so the device still gets its 400. */
-function salvageReqId(data: unknown, raw: string): string | undefined {
-  if (data && typeof data === 'object' && typeof (data as { reqId?: unknown }).reqId === 'string') {
-    const r = (data as { reqId: string }).reqId;
-    return r.length > 0 && r.length <= 256 ? r : undefined;
-  }
-  const m = /"reqId"\s*:\s*"([^"\\]{1,256})"/.exec(raw);
-  return m ? m[1] : undefined;
-}
 
 export class Platform extends EventEmitter<PlatformEvents> {
   readonly registry: Registry;
@@ -108,7 +99,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
   }
 
   private reject(device: DeviceRef, topic: string, raw: string, data: unknown, err: ValidationError, silent = false): void {
-    const reqId = salvageReqId(data, raw);
+    const reqId = readReqId(data, raw);
     // responses are never answered; everything else gets its 400 when we can name the request
     if (reqId && !silent) this.answer(device, reqId, RC.BAD_REQUEST, err.message);
     this.emit('invalid', err, { topic, payload: raw, device });
