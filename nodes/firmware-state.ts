@@ -8,12 +8,13 @@
  */
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { ConnectionState } from './transport/connection';
+import type { ConnectionState } from './protocol/link';
 import { FirmwareHandler } from './device/firmware-handler';
 import { downloadFirmware } from './device/firmware-downloader';
 import { ValidationError } from './protocol/validate';
 import type { FirmwareCommand } from './device/firmware-messages';
 import { configNumber } from './shared/config-number';
+import { ContextSlot } from './shared/context-slot';
 import { deviceOf, statusLook } from './shared/handler-node';
 
 const STATE_KEY = 'iotdm-firmware';
@@ -67,17 +68,14 @@ export = function (RED: NodeAPI): void {
       : undefined;
 
     // persistence: one snapshot of every device, written shortly after changes and on close
-    let saveTimer: NodeJS.Timeout | undefined;
+    const saved = new ContextSlot(node, {
+      key: STATE_KEY,
+      store,
+      delayMs: 50,
+      value: () => handler?.snapshot(),
+      warn: (what, err) => node.warn(RED._(`firmware-state.errors.${what}`, { error: err.message })),
+    });
     let statusTimer: NodeJS.Timeout | undefined;
-    const save = () => {
-      saveTimer = undefined;
-      if (!handler) return;
-      try {
-        node.context().set(STATE_KEY, handler.snapshot(), store);
-      } catch (err) {
-        node.warn(RED._('firmware-state.errors.save', { error: (err as Error).message }));
-      }
-    };
 
     const user = {
       onConnectionState(state: ConnectionState) {
@@ -97,7 +95,7 @@ export = function (RED: NodeAPI): void {
       });
       h.on('command', (cmd) => node.send({ topic: cmd.command, payload: cmd }));
       h.on('change', () => {
-        if (!saveTimer) saveTimer = setTimeout(save, 50);
+        saved.changed();
         if (!statusTimer) {
           statusTimer = setTimeout(() => {
             statusTimer = undefined;
@@ -119,15 +117,7 @@ export = function (RED: NodeAPI): void {
       if (builtin) h.interruptedDownloads();
       showStatus();
     };
-    try {
-      node.context().get(STATE_KEY, store, (err: Error | null | undefined, value: unknown) => {
-        if (err) node.warn(RED._('firmware-state.errors.restore', { error: err.message }));
-        start(err ? undefined : value);
-      });
-    } catch (err) {
-      node.warn(RED._('firmware-state.errors.restore', { error: (err as Error).message }));
-      start(undefined);
-    }
+    saved.restore(start);
 
     node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: () => void) => {
       if (!handler) {
@@ -148,8 +138,7 @@ export = function (RED: NodeAPI): void {
       if (handler) {
         handler.close();
         agent.unregister(handler);
-        if (saveTimer) clearTimeout(saveTimer);
-        save();
+        saved.save();
       }
       clearTimeout(statusTimer);
       host.removeUser(user);

@@ -7,13 +7,15 @@
 import type { NodeAPI } from 'node-red';
 import { Platform } from './platform/platform';
 import { PLATFORM_SUBSCRIPTION, deviceKey } from './protocol/topics';
-import { Connection, type ConnectionState } from './transport/connection';
+import { Connection } from './transport/connection';
+import type { ConnectionState } from './protocol/link';
 import { startEmbeddedBroker, TOKEN_AUTH_USER } from './transport/embedded-broker';
 import { tlsOptionsOf } from './shared/tls-options';
 import { ErrorReporter } from './shared/error-reporter';
 import { createHttpApi, mountApi, MountError, type MountTarget } from './shared/http-api';
 import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platform-node';
 import { configNumber } from './shared/config-number';
+import { ContextSlot } from './shared/context-slot';
 import { OnceAMinute, excerpt } from './shared/once-a-minute';
 
 const REGISTRY_KEY = 'iotdm-registry';
@@ -51,29 +53,19 @@ export = function (RED: NodeAPI): void {
     });
 
     // the registry survives a restart when the context store is persistent
-    let saveTimer: NodeJS.Timeout | undefined;
-    const save = () => {
-      saveTimer = undefined;
-      try {
-        node.context().set(REGISTRY_KEY, platform.registry.toJSON(), store);
-      } catch (err) {
-        node.warn(RED._('iotdm-platform.errors.save-failed', { error: (err as Error).message }));
-      }
-    };
-    platform.registry.on('change', () => {
-      if (!saveTimer) saveTimer = setTimeout(save, 1000);
+    const saved = new ContextSlot(node, {
+      key: REGISTRY_KEY,
+      store,
+      delayMs: 1000,
+      value: () => platform.registry.toJSON(),
+      warn: (what, err) => node.warn(RED._(`iotdm-platform.errors.${what}-failed`, { error: err.message })),
     });
+    platform.registry.on('change', () => saved.changed());
     const restore = new Promise<void>((resolve) => {
-      try {
-        node.context().get(REGISTRY_KEY, store, (err: Error | null | undefined, value: unknown) => {
-          if (err) node.warn(RED._('iotdm-platform.errors.restore-failed', { error: err.message }));
-          else if (value) platform.registry.restore(value);
-          resolve();
-        });
-      } catch (err) {
-        node.warn(RED._('iotdm-platform.errors.restore-failed', { error: (err as Error).message }));
+      saved.restore((value) => {
+        if (value) platform.registry.restore(value);
         resolve();
-      }
+      });
     });
 
     const setState = (state: ConnectionState, detail?: string) => {
@@ -145,6 +137,10 @@ export = function (RED: NodeAPI): void {
       connection.on('state', (s: ConnectionState) => {
         if (s === 'connected') lastError = '';
       });
+      // the platform catches what it can; a throw that escapes it still reaches a Catch node
+      connection.on('handlerError', (err: Error, topic: string, payload: Buffer) => {
+        users.report(new Error(RED._('iotdm-platform.errors.handler', { topic, error: err.message })), { topic, payload: payload.toString('utf8') } as never);
+      });
       connection.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
     }
 
@@ -179,10 +175,7 @@ export = function (RED: NodeAPI): void {
       try {
         await node.ready;
         platform.close();
-        if (saveTimer) {
-          clearTimeout(saveTimer);
-          save();
-        }
+        saved.flush();
         if (connection) await connection.close(3000);
         if (node.broker) await node.broker.close();
       } catch (err) {
