@@ -7,7 +7,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { ActionRequest, DmHandler } from './device/handler-types';
-import type { ConnectionState } from './transport/connection';
+import type { ConnectionState } from './protocol/link';
 import { compile } from './protocol/validate';
 import { deviceKey, type DeviceRef } from './protocol/topics';
 import { answerMessageSchema, manageMessageSchema, type ActionMessage, type AnswerMessage, type DeviceAction, type ManageMessage } from './device/responder-messages';

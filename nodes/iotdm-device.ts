@@ -167,6 +167,10 @@ export = function (RED: NodeAPI): void {
         error: e.error,
       } as never);
     });
+    // the agent catches what it can; a throw that escapes it still reaches a Catch node
+    connection.on('handlerError', (err: Error, topic: string, payload: Buffer) => {
+      node.error(RED._('iotdm-device.errors.handler', { topic, error: err.message }), { topic, payload: payload.toString('utf8') } as never);
+    });
     agent.on('handlerError', (e) => {
       node.error(RED._('iotdm-device.errors.handler', { topic: e.topic, error: e.error.message }), { topic: e.topic, reqId: e.reqId } as never);
     });

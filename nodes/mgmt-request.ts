@@ -8,7 +8,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'nod
 import { compile, ValidationError } from './protocol/validate';
 import { InitiateError } from './platform/request-manager';
 import type { MgmtRequest, DeviceExecution } from './platform/management-request';
-import type { ConnectionState } from './transport/connection';
+import type { ConnectionState } from './protocol/link';
 import type { PlatformNode } from './shared/platform-node';
 import { QUERIES, queryPayloadSchema, type QueryName, type QueryPayload, type ApiAnswer, type DeviceResultPayload, type SummaryPayload } from './shared/request-messages';
 

@@ -1,7 +1,8 @@
 /** The types of the `iotdm-platform` config node, for the nodes that use it. */
 import type { Node, NodeDef } from 'node-red';
 import type { Platform } from '../platform/platform';
-import type { Connection, ConnectionState } from '../transport/connection';
+import type { Connection } from '../transport/connection';
+import type { ConnectionState, ConnectionUser } from '../protocol/link';
 import type { EmbeddedBroker } from '../transport/embedded-broker';
 
 export interface PlatformNodeDef extends NodeDef {
@@ -34,8 +35,8 @@ export interface PlatformCredentials {
   apiToken?: string;
 }
 
-export interface PlatformUser extends Node {
-  onConnectionState?(state: ConnectionState, detail?: string): void;
+/** a node using the platform: told its connection state, and the channel of its errors (ErrorReporter) */
+export interface PlatformUser extends Node, ConnectionUser {
   /** something about the broker worth a status of its own (a client refused for its MQTT version) */
   onNotice?(text: string): void;
 }

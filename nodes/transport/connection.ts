@@ -13,8 +13,6 @@ import { SubscribeFirstStore } from './subscribe-first-store';
 
 import type { ConnectionState, ConnectionUser } from '../protocol/link';
 
-export type { ConnectionState, ConnectionUser } from '../protocol/link';
-
 export interface ConnectionOptions {
   /** mqtt://host:port, mqtts://host:port, ws://, wss:// */
   url: string;

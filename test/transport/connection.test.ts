@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Connection, type ConnectionState } from '../../nodes/transport/connection';
+import { Connection } from '../../nodes/transport/connection';
+import type { ConnectionState } from '../../nodes/protocol/link';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../nodes/transport/embedded-broker';
 import { freePort } from '../support/ports';
 
