@@ -15,17 +15,16 @@ import { ErrorReporter } from './shared/error-reporter';
 import { createHttpApi, mountApi, MountError, type MountTarget } from './shared/http-api';
 import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platform-node';
 import { configNumber } from './shared/config-number';
-import { ContextSlot } from './shared/context-slot';
+import { openPlatformStore } from './shared/platform-store';
+import { persistRegistry, restoreRegistry } from './platform/registry-store';
 import { OnceAMinute, excerpt } from './shared/once-a-minute';
 
-const REGISTRY_KEY = 'iotdm-registry';
 
 export = function (RED: NodeAPI): void {
   function IotdmPlatformNode(this: PlatformNode, config: PlatformNodeDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const users = new ErrorReporter(node);
-    const store = config.contextStore || undefined;
     node.state = 'connecting';
 
     let connection: Connection | undefined;
@@ -39,6 +38,8 @@ export = function (RED: NodeAPI): void {
         installTimeoutMs: configNumber(config.installTimeout, 600) * 1000,
         maxInFlight: Math.max(1, configNumber(config.maxInFlight, 500)),
         alwaysSendFirmwareUpdate: !!config.alwaysSendFirmwareUpdate,
+        maxRetained: configNumber(config.retainCount, 200),
+        retentionMs: configNumber(config.retainHours, 24) * 3_600_000,
       },
     );
     node.platform = platform;
@@ -52,21 +53,21 @@ export = function (RED: NodeAPI): void {
       users.report(err, { topic: info.topic, payload: info.payload, device: info.device } as never);
     });
 
-    // the registry survives a restart when the context store is persistent
-    const saved = new ContextSlot(node, {
-      key: REGISTRY_KEY,
-      store,
-      delayMs: 1000,
-      value: () => platform.registry.toJSON(),
-      warn: (what, err) => node.warn(RED._(`iotdm-platform.errors.${what}-failed`, { error: err.message })),
-    });
-    platform.registry.on('change', () => saved.changed());
-    const restore = new Promise<void>((resolve) => {
-      saved.restore((value) => {
-        if (value) platform.registry.restore(value);
-        resolve();
-      });
-    });
+    // the registry and the requests survive a restart and a deploy: a journal in the user directory
+    const store = openPlatformStore(RED.settings.userDir as string | undefined, node.id, config.persist !== false);
+    node.store = store;
+    store.onError = (err) => node.error(RED._('iotdm-platform.errors.save-failed', { error: err.message }));
+    const restore = store.load().then(
+      (loaded) => {
+        restoreRegistry(platform.registry, loaded);
+        persistRegistry(platform.registry, store);
+        node.loaded = loaded;
+      },
+      (err: Error) => {
+        node.error(RED._('iotdm-platform.errors.restore-failed', { error: err.message }));
+        persistRegistry(platform.registry, store);
+      },
+    );
 
     const setState = (state: ConnectionState, detail?: string) => {
       node.state = state;
@@ -175,7 +176,7 @@ export = function (RED: NodeAPI): void {
       try {
         await node.ready;
         platform.close();
-        saved.flush();
+        await store.close();
         if (connection) await connection.close(3000);
         if (node.broker) await node.broker.close();
       } catch (err) {

@@ -307,8 +307,11 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     if (req.deadline) clearTimeout(req.deadline);
     req.deadline = undefined;
     this.emit('requestComplete', req);
-    req.retention = setTimeout(() => this.remove(req.id), this.options.retentionMs);
-    req.retention.unref?.();
+    // retention 0: kept until the count pushes it out
+    if (this.options.retentionMs > 0) {
+      req.retention = setTimeout(() => this.remove(req.id), Math.min(this.options.retentionMs, 2 ** 31 - 1));
+      req.retention.unref?.();
+    }
     this.trimRetained();
   }
 

@@ -4,6 +4,7 @@ import type { Platform } from '../platform/platform';
 import type { Connection } from '../transport/connection';
 import type { ConnectionState, ConnectionUser } from '../protocol/link';
 import type { EmbeddedBroker } from '../transport/embedded-broker';
+import type { Collections, Store } from '../platform/store';
 
 export interface PlatformNodeDef extends NodeDef {
   broker: 'embedded' | 'external';
@@ -21,7 +22,11 @@ export interface PlatformNodeDef extends NodeDef {
   installTimeout: string;
   maxInFlight: string;
   alwaysSendFirmwareUpdate: boolean;
-  contextStore: string;
+  /** keep the registry and the requests in a journal in the user directory (default true) */
+  persist?: boolean;
+  /** finished requests kept: at most this many, for at most this many hours */
+  retainCount?: string;
+  retainHours?: string;
   /** serve the v0002 management-requests API on RED.httpNode */
   api?: boolean;
   apiRoot?: string;
@@ -45,6 +50,10 @@ export interface PlatformNode extends Node<PlatformCredentials> {
   platform: Platform;
   connection?: Connection;
   broker?: EmbeddedBroker;
+  /** where the registry and the requests are kept (nodes/platform/store.ts); others may use it too */
+  store: Store;
+  /** what the store held at start (set once loaded) */
+  loaded?: Collections;
   /** resolves when the broker (embedded) is listening and the registry is restored */
   ready: Promise<void>;
   state: ConnectionState;
