@@ -121,9 +121,9 @@ export = function (RED: NodeAPI): void {
       },
     };
     try {
-      agent.register(handler);
+      agent.addHandler(handler);
     } catch (err) {
-      node.error(RED._('device-responder.errors.register', { error: (err as Error).message }));
+      node.error(RED._('device-responder.errors.add-handler', { error: (err as Error).message }));
     }
     showStatus();
 
@@ -167,7 +167,7 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      agent.unregister(handler);
+      agent.removeHandler(handler);
       host.removeUser(user);
       for (const list of waiting.values()) for (const w of list) clearTimeout(w.timer);
       waiting.clear();

@@ -1,7 +1,7 @@
 /**
  * Node `firmware-state` (type `iotdm-firmware-state`): the `mgmt.firmware` attribute of every device
  * of its `iotdm-device` (protocol.md §3.6-3.9). A thin wrapper over FirmwareHandler
- * (nodes/device/firmware-handler.ts): registers it with the device's agent, sends its download /
+ * (nodes/device/firmware-handler.ts): adds it to the device's agent as a handler, sends its download /
  * install commands on the output, feeds the flow's progress messages into it, keeps its state in
  * the node context (so a downloaded image is still "downloaded" after a restart), and optionally
  * runs the built-in downloader (nodes/device/firmware-downloader.ts).
@@ -108,9 +108,9 @@ export = function (RED: NodeAPI): void {
         if (!result.ok) node.warn(RED._('firmware-state.errors.download', { device: `${device.typeId}:${device.deviceId}`, status: result.updateStatus, error: result.message }));
       });
       try {
-        agent.register(h);
+        agent.addHandler(h);
       } catch (err) {
-        node.error(RED._('firmware-state.errors.register', { error: (err as Error).message }));
+        node.error(RED._('firmware-state.errors.add-handler', { error: (err as Error).message }));
         return;
       }
       handler = h;
@@ -137,7 +137,7 @@ export = function (RED: NodeAPI): void {
       closed = true;
       if (handler) {
         handler.close();
-        agent.unregister(handler);
+        agent.removeHandler(handler);
         saved.save();
       }
       clearTimeout(statusTimer);

@@ -97,12 +97,12 @@ export = function (RED: NodeAPI): void {
     const users = new Set<ConnectionUser>();
     node.addUser = (user) => {
       users.add(user);
-      if (node.connection) node.connection.register(user);
+      if (node.connection) node.connection.addUser(user);
       else user.onConnectionState?.('closed', node.configError);
     };
     node.removeUser = (user) => {
       users.delete(user);
-      node.connection?.deregister(user);
+      node.connection?.removeUser(user);
     };
 
     const settings = readConfig(config);
@@ -145,7 +145,7 @@ export = function (RED: NodeAPI): void {
       return;
     }
     node.agent = agent;
-    for (const u of users) connection.register(u);
+    for (const u of users) connection.addUser(u);
 
     let lastTransportError = '';
     connection.on('transportError', (err: Error) => {

@@ -74,11 +74,11 @@ export = function (RED: NodeAPI): void {
       users.forEach((u) => (u as PlatformUser).onConnectionState?.(state, detail));
     };
 
-    node.register = (user) => {
+    node.addUser = (user) => {
       users.add(user);
       user.onConnectionState?.(node.state);
     };
-    node.deregister = (user) => {
+    node.removeUser = (user) => {
       users.delete(user);
     };
 

@@ -83,7 +83,7 @@ export = function (RED: NodeAPI): void {
     (node as unknown as { onNotice: (text: string) => void }).onNotice = (text) => {
       if (!current || current.complete) node.status({ fill: 'yellow', shape: 'ring', text });
     };
-    platformNode.register(node);
+    platformNode.addUser(node);
 
     const onCreated = (req: MgmtRequest) => {
       if (!mine(req)) return;
@@ -186,7 +186,7 @@ export = function (RED: NodeAPI): void {
       requests.off('requestCreated', onCreated);
       requests.off('deviceComplete', onDevice);
       requests.off('requestComplete', onComplete);
-      platformNode.deregister(node);
+      platformNode.removeUser(node);
       if (statusTimer) clearTimeout(statusTimer);
       done();
     });

@@ -30,7 +30,8 @@ export interface DeviceAgentOptions {
 export type AgentTimings = Required<Pick<DeviceAgentOptions, 'concurrency' | 'settleMs' | 'wildcardAbove' | 'requestTimeoutMs' | 'handlerTimeoutMs'>>;
 
 export type ManageState = 'unmanaged' | 'managing' | 'managed' | 'failed';
-export interface DeviceStatus {
+/** what the agent knows of one of its devices: its manage state and the attributes it sends */
+export interface DeviceManageStatus {
   device: DeviceRef;
   state: ManageState;
   /** rc of the last manage response */
@@ -41,7 +42,7 @@ export interface DeviceStatus {
   location?: Record<string, unknown>;
 }
 /** the agent's record of one of its devices */
-export interface DeviceEntry extends DeviceStatus {
+export interface DeviceEntry extends DeviceManageStatus {
   key: string;
 }
 

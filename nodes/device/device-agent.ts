@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { deviceKey, deviceSubscription, deviceTopic, DevicePath, isValidId, PLATFORM_ROOT, type DevicePathName, type DeviceRef } from '../protocol/topics';
 import type { DeviceInfo, DmResponse, FieldValue } from '../protocol/messages';
 import type { DmHandler } from './handler-types';
-import type { AgentTimings, DeviceAgentEvents, DeviceAgentOptions, DeviceEntry, DeviceStatus, ManageState } from './agent-model';
+import type { AgentTimings, DeviceAgentEvents, DeviceAgentOptions, DeviceEntry, DeviceManageStatus, ManageState } from './agent-model';
 import type { DevicePort } from './device-port';
 import { HandlerTable } from './handler-table';
 import { PendingRequests, responseOf } from './pending-requests';
@@ -127,7 +127,7 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
   isOurs(device: DeviceRef): boolean {
     return this.entries.has(deviceKey(device));
   }
-  status(device: DeviceRef): DeviceStatus | undefined {
+  status(device: DeviceRef): DeviceManageStatus | undefined {
     const e = this.entries.get(deviceKey(device));
     if (!e) return undefined;
     const { key: _key, ...rest } = e;
@@ -157,13 +157,13 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
     return this.handlers.supports();
   }
 
-  /** Register a handler; throws when one of its actions or fields already has a handler. Returns unregister. */
-  register(handler: DmHandler): () => void {
+  /** Plug a handler in; throws when one of its actions or fields already has a handler. Returns its removal. */
+  addHandler(handler: DmHandler): () => void {
     this.handlers.add(handler);
-    return () => this.unregister(handler);
+    return () => this.removeHandler(handler);
   }
 
-  unregister(handler: DmHandler): void {
+  removeHandler(handler: DmHandler): void {
     this.handlers.remove(handler);
   }
 

@@ -1,7 +1,7 @@
 /**
  * Errors that belong to no single message flow (an invalid MQTT message reaching a config node) must
  * still reach a Catch node. Catch nodes only see errors of nodes on their own tab, and a config node
- * usually lives on none: so such an error is reported through one registered user node per tab, or
+ * usually lives on none: so such an error is reported through one user node per tab, or
  * by the config node itself when no node uses it.
  */
 import type { Node, NodeMessage } from 'node-red';

@@ -57,7 +57,7 @@ export interface PlatformNode extends Node<PlatformCredentials> {
   /** resolves when the broker (embedded) is listening and the registry is restored */
   ready: Promise<void>;
   state: ConnectionState;
-  register(user: PlatformUser): void;
-  deregister(user: PlatformUser): void;
+  addUser(user: PlatformUser): void;
+  removeUser(user: PlatformUser): void;
 }
 

@@ -1,6 +1,6 @@
 /**
  * One mqtt.js client per config node, shared by every node that uses it (the pattern of Node-RED's
- * core `mqtt-broker` node): users register to receive its status, subscriptions are remembered and
+ * core `mqtt-broker` node): users are added to receive its status, subscriptions are remembered and
  * made again on every connect, and messages are dispatched to the handler of each matching filter.
  *
  * No Node-RED import here: the config nodes own a Connection and wire its status to their users.
@@ -189,12 +189,12 @@ export class Connection extends EventEmitter {
     }
   }
 
-  register(user: ConnectionUser): void {
+  addUser(user: ConnectionUser): void {
     this.users.add(user);
     user.onConnectionState?.(this.state, this.lastError);
   }
 
-  deregister(user: ConnectionUser): void {
+  removeUser(user: ConnectionUser): void {
     this.users.delete(user);
   }
 

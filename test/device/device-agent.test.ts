@@ -75,8 +75,8 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       const { agent } = await agentFor();
       await platform.waitFor(isManage());
       const before = platform.received.filter(isManage()).length;
-      agent.register({ name: 'a', actions: ['reboot', 'factoryReset'], supports: { deviceActions: true }, onAction: () => undefined });
-      agent.register({ name: 'b', actions: ['custom:example-dme'], onAction: () => undefined });
+      agent.addHandler({ name: 'a', actions: ['reboot', 'factoryReset'], supports: { deviceActions: true }, onAction: () => undefined });
+      agent.addHandler({ name: 'b', actions: ['custom:example-dme'], onAction: () => undefined });
       const m = await platform.waitFor((x) => isManage()(x) && x.json.d.supports.deviceActions === true);
       assert.deepEqual(m.json.d.supports, { deviceActions: true, firmwareActions: false, 'example-dme': true });
       await sleep(150);
@@ -124,7 +124,7 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
     it('routes an action to its handler, whose reply reaches the platform once', async () => {
       const { agent } = await agentFor();
       const seen: ActionRequest[] = [];
-      agent.register({
+      agent.addHandler({
         actions: ['factoryReset', 'custom:bundle-x'],
         onAction: (req) => {
           seen.push(req);
@@ -155,7 +155,7 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       const { agent } = await agentFor();
       const errors: unknown[] = [];
       agent.on('handlerError', (e) => errors.push(e));
-      agent.register({ actions: ['reboot'], onAction: () => { throw new Error('boom'); } });
+      agent.addHandler({ actions: ['reboot'], onAction: () => { throw new Error('boom'); } });
       await platform.publish('iotdm-1/type/thermo/id/T-1/mgmt/initiate/device/reboot', { reqId: 'b1' });
       assert.equal((await platform.response('b1')).text, '{"reqId":"b1","rc":500,"message":"boom"}');
       assert.equal(errors.length, 1);
@@ -164,7 +164,7 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
     it('update/observe/cancel: 404 for unknown fields, 204 for metadata/deviceInfo/location, handler fields routed', async () => {
       const { agent } = await agentFor();
       const fieldReqs: FieldRequest[] = [];
-      agent.register({
+      agent.addHandler({
         fields: ['mgmt.firmware'],
         onFields: (req) => {
           fieldReqs.push(req);
@@ -208,8 +208,8 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       const errors: { error: Error; reqId?: string }[] = [];
       agent.on('handlerError', (e) => errors.push(e));
       let silent = false;
-      agent.register({ fields: ['alpha'], onFields: (req) => (silent ? undefined : req.reply(500, 'no', { fields: [null] })) });
-      agent.register({ fields: ['beta'], onFields: (req) => req.reply(204) });
+      agent.addHandler({ fields: ['alpha'], onFields: (req) => (silent ? undefined : req.reply(500, 'no', { fields: [null] })) });
+      agent.addHandler({ fields: ['beta'], onFields: (req) => req.reply(204) });
       const upd = 'iotdm-1/type/thermo/id/T-1/device/update';
       await platform.publish(upd, { reqId: 'm1', d: { fields: [{ field: 'alpha', value: 1 }, { field: 'beta', value: 2 }] } });
       await until(() => errors.length === 1);
@@ -269,7 +269,7 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       cleanup.push(() => conn.close(1000));
       cleanup.push(() => agent.stop());
       const seen: string[] = [];
-      agent.register({ actions: ['reboot'], supports: { deviceActions: true }, onAction: (r) => (seen.push(r.device.deviceId), r.reply(202)) });
+      agent.addHandler({ actions: ['reboot'], supports: { deviceActions: true }, onAction: (r) => (seen.push(r.device.deviceId), r.reply(202)) });
       agent.start();
       const manages = await platform.waitCount((m) => m.topic.endsWith('/mgmt/manage'), 101, 10000);
       const topics = new Set(manages.map((m) => m.topic));

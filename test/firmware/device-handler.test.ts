@@ -39,7 +39,7 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       handler = new FirmwareHandler(agent, opts);
       commands = [];
       handler.on('command', (c) => commands.push(c));
-      agent.register(handler);
+      agent.addHandler(handler);
       agent.start();
       await platform.waitFor((m) => m.topic.endsWith('/mgmt/manage') && m.json.d.supports.firmwareActions === true);
     }

@@ -32,7 +32,7 @@ function startGateway(url: string, restore?: FirmwareSnapshot): Gateway {
   handler.on('command', (cmd) => {
     setImmediate(() => handler.input({ result: cmd.command === 'download' ? 'downloaded' : 'installed', typeId: cmd.typeId, deviceId: cmd.deviceId }));
   });
-  agent.register(handler);
+  agent.addHandler(handler);
   agent.start();
   return {
     conn,
@@ -107,7 +107,7 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       const dev = { typeId: 'lonely', deviceId: 'L-1' };
       const agent = new DeviceAgent(conn, { identity: dev, settleMs: 10, lifetime: 0 });
       const handler = new FirmwareHandler(agent);
-      agent.register(handler);
+      agent.addHandler(handler);
       // the device vanishes as soon as its flow is told to download
       handler.on('command', () => void conn.close(500));
       agent.start();

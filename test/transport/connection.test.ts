@@ -118,7 +118,7 @@ describe('transport/connection', function () {
     cleanup.push(() => broker.close());
     const conn = new Connection({ url: broker.url, clientId: 'conn-close' });
     const seen: ConnectionState[] = [];
-    conn.register({ onConnectionState: (s) => seen.push(s) });
+    conn.addUser({ onConnectionState: (s) => seen.push(s) });
     await waitFor(() => conn.connected, 'connect');
     const t0 = Date.now();
     await conn.close(5000);
