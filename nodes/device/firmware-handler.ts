@@ -247,7 +247,7 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
           continue;
         }
         // the value replaces the firmware's description; state and updateStatus stay the device's
-        for (const k of DESCRIPTIVE) next[k] = ((value as Record<string, unknown>)[k] as string | undefined) ?? '';
+        for (const k of FIRMWARE_PARAMETERS) next[k] = value[k] ?? '';
       } else {
         const sub = field.slice(FIRMWARE_FIELD.length + 1);
         if (DESCRIPTIVE.includes(sub) && typeof value === 'string' && value.length <= 4096) next[sub] = value;

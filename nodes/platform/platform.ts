@@ -6,20 +6,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { parseTopic, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
-import { check, parsePayload, ValidationError, isValid, type SchemaName } from '../protocol/validate';
+import { check, parsePayload, ValidationError, isValid, type MessageTypes } from '../protocol/validate';
 import { RC } from '../protocol/rc';
 import { readReqId } from '../protocol/req-id';
-import {
-  normalizeResponse,
-  notifyFields,
-  type AddErrorCodeRequest,
-  type AddLogRequest,
-  type DmResponse,
-  type FirmwareAttributes,
-  type LocationRequest,
-  type ManageRequest,
-  type NotifyRequest,
-} from '../protocol/messages';
+import { normalizeResponse, notifyFields, type DmResponse, type FirmwareAttributes, type NotifyRequest } from '../protocol/messages';
 import { Registry } from './registry';
 import { RequestManager, type Publish, type RequestManagerOptions } from './request-manager';
 
@@ -38,15 +28,23 @@ export interface PlatformEvents {
   deviceRequest: [name: string, device: DeviceRef, rc: number];
 }
 
-/** The schema of each device request other than manage and notify (they share one handling). */
-const DEVICE_REQUEST_SCHEMAS: Record<string, SchemaName | undefined> = {
-  unmanage: 'unmanage',
-  location: 'location',
-  addErrorCode: 'addErrorCode',
-  clearErrorCodes: 'clearErrorCodes',
-  addLog: 'addLog',
-  clearLog: 'clearLog',
+/**
+ * The device's requests other than manage and notify, each named as its schema: what the registry
+ * does with the validated message (all carry a reqId and get 200, or 404 for an unknown device).
+ */
+const DEVICE_REQUESTS: { [N in 'unmanage' | 'location' | 'addErrorCode' | 'clearErrorCodes' | 'addLog' | 'clearLog']: (reg: Registry, device: DeviceRef, msg: MessageTypes[N]) => void } = {
+  unmanage: (reg, device) => reg.unmanage(device),
+  location: (reg, device, msg) => reg.setLocation(device, msg.d),
+  addErrorCode: (reg, device, msg) => reg.addErrorCode(device, msg.d.errorCode),
+  clearErrorCodes: (reg, device) => reg.clearErrorCodes(device),
+  addLog: (reg, device, msg) => reg.addLog(device, msg.d),
+  clearLog: (reg, device) => reg.clearLog(device),
 };
+type DeviceRequestName = keyof typeof DEVICE_REQUESTS;
+
+function isDeviceRequest(name: string): name is DeviceRequestName {
+  return Object.hasOwn(DEVICE_REQUESTS, name);
+}
 
 export class Platform extends EventEmitter<PlatformEvents> {
   readonly registry: Registry;
@@ -109,13 +107,13 @@ export class Platform extends EventEmitter<PlatformEvents> {
     const reg = this.registry;
     switch (name) {
       case 'response': {
-        const resp = normalizeResponse(check<DmResponse>('response', data));
+        const resp = normalizeResponse(check('response', data));
         reg.seen(device);
         if (!this.requests.handleResponse(device, resp)) this.emit('unmatched', resp, device);
         return;
       }
       case 'manage': {
-        const m = check<ManageRequest & { reqId: string }>('manage', data);
+        const m = check('manage', data);
         reg.manage(device, m.d ?? {});
         this.answer(device, m.reqId, RC.OK);
         this.emit('deviceRequest', name, device, RC.OK);
@@ -123,37 +121,21 @@ export class Platform extends EventEmitter<PlatformEvents> {
         return;
       }
       case 'notify':
-        return this.notify(device, check<NotifyRequest>('notify', data));
+        return this.notify(device, check('notify', data));
     }
-    // the device's other requests: all carry a reqId and get 200, or 404 for an unknown device
-    const schema = DEVICE_REQUEST_SCHEMAS[name];
-    if (!schema) throw new ValidationError(`"${name}" is not a request a device sends`);
-    const msg = check<{ reqId: string }>(schema, data);
-    if (!reg.get(device)) {
+    if (!isDeviceRequest(name)) throw new ValidationError(`"${name}" is not a request a device sends`);
+    this.deviceRequest(name, device, data);
+  }
+
+  /** One of DEVICE_REQUESTS: validated by its own schema, done on a registered device, answered. */
+  private deviceRequest<N extends DeviceRequestName>(name: N, device: DeviceRef, data: unknown): void {
+    const msg = check(name, data);
+    if (!this.registry.get(device)) {
       this.answer(device, msg.reqId, RC.NOT_FOUND, 'device is not registered: send a manage request first');
       this.emit('deviceRequest', name, device, RC.NOT_FOUND);
       return;
     }
-    switch (name) {
-      case 'unmanage':
-        reg.unmanage(device);
-        break;
-      case 'location':
-        reg.setLocation(device, (msg as LocationRequest).d);
-        break;
-      case 'addErrorCode':
-        reg.addErrorCode(device, (msg as AddErrorCodeRequest).d.errorCode);
-        break;
-      case 'clearErrorCodes':
-        reg.clearErrorCodes(device);
-        break;
-      case 'addLog':
-        reg.addLog(device, (msg as AddLogRequest).d);
-        break;
-      case 'clearLog':
-        reg.clearLog(device);
-        break;
-    }
+    DEVICE_REQUESTS[name](this.registry, device, msg);
     this.answer(device, msg.reqId, RC.OK);
     this.emit('deviceRequest', name, device, RC.OK);
   }
@@ -174,7 +156,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
         if (!f.value || typeof f.value !== 'object' || !isValid('firmwareValue', f.value)) {
           throw new ValidationError('mgmt.firmware value is not a valid firmware object');
         }
-        firmware = { ...firmware, ...(f.value as Partial<FirmwareAttributes>) };
+        firmware = { ...firmware, ...f.value };
       } else if (f.field.startsWith('mgmt.firmware.')) {
         const key = f.field.slice('mgmt.firmware.'.length);
         const one = { [key]: f.value };
@@ -183,8 +165,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
       } else if (f.field.startsWith('deviceInfo.') && typeof f.value === 'string') {
         rec.deviceInfo = { ...rec.deviceInfo, [f.field.slice('deviceInfo.'.length)]: f.value };
       } else if (f.field === 'location' && f.value && typeof f.value === 'object') {
-        check('location', { reqId: 'notify', d: f.value });
-        this.registry.setLocation(device, f.value as LocationRequest['d']);
+        this.registry.setLocation(device, check('location', { reqId: 'notify', d: f.value }).d);
       }
     }
     this.registry.seen(device);

@@ -53,7 +53,7 @@ export interface Admission {
 export function admit(body: unknown, registry: Registry, firmwareBusy: ReadonlyMap<string, { request: { id: string } }>, opts: InitiateOptions): Admission {
   let b: MgmtRequestBody;
   try {
-    b = check<MgmtRequestBody>('mgmtRequestBody', body);
+    b = check('mgmtRequestBody', body);
   } catch (err) {
     throw new InitiateError(`invalid request: ${(err as ValidationError).message}`, 400);
   }

@@ -383,11 +383,10 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
       exec.observing = true;
       const fields = resp.d?.fields;
       if (Array.isArray(fields)) {
-        for (const f of fields as { field?: string; value?: unknown }[]) {
+        for (const f of fields) {
           // an observe answer is device input: merged only when it is a valid firmware object
-          if (f && f.field === 'mgmt.firmware' && f.value && typeof f.value === 'object' && isValid('firmwareValue', f.value)) {
-            this.registry.mergeFirmware(exec, f.value as Partial<FirmwareAttributes>);
-          }
+          if (!f || typeof f !== 'object' || !('field' in f) || f.field !== 'mgmt.firmware' || !('value' in f)) continue;
+          if (f.value && typeof f.value === 'object' && isValid('firmwareValue', f.value)) this.registry.mergeFirmware(exec, f.value);
         }
       }
     }

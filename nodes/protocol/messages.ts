@@ -189,8 +189,15 @@ export const responseSchema: Schema = {
   },
   required: ['reqId', 'rc'],
 };
+/** A response as it passed responseSchema: rc may still be a numeric string, message and d null. */
+export interface WireResponse {
+  reqId: string;
+  rc: number | string;
+  message?: string | null;
+  d?: Record<string, unknown> | null;
+}
 /** The response with rc as an integer (rc passed the schema). */
-export function normalizeResponse(r: { reqId: string; rc: unknown; message?: unknown; d?: unknown }): DmResponse {
+export function normalizeResponse(r: WireResponse): DmResponse {
   const out: DmResponse = { reqId: r.reqId, rc: normalizeRc(r.rc) as number };
   if (typeof r.message === 'string' && r.message !== '') out.message = r.message;
   if (r.d && typeof r.d === 'object') out.d = r.d as DmResponse['d'];

@@ -1,6 +1,7 @@
 /**
  * One ajv instance and the compiled validators for every DM message (messages.ts).
- * `check(name, data)` returns the typed value or throws a ValidationError with a readable text.
+ * `check(name, data)` returns the value typed as the message `name` names (MessageTypes), or throws
+ * a ValidationError with a readable text; `isValid(name, data)` is the same test as a type guard.
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import * as M from './messages';
@@ -26,6 +27,31 @@ const schemas = {
   mgmtRequestBody: M.mgmtRequestBodySchema,
 } as const;
 export type SchemaName = keyof typeof schemas;
+
+/** What a value that passed each schema is: one entry per schema, so no caller names a type. */
+export interface MessageTypes {
+  manage: M.ManageRequest & M.ReqIdOnly;
+  unmanage: M.ReqIdOnly;
+  location: M.LocationRequest;
+  addErrorCode: M.AddErrorCodeRequest;
+  clearErrorCodes: M.ReqIdOnly;
+  addLog: M.AddLogRequest;
+  clearLog: M.ReqIdOnly;
+  notify: M.NotifyRequest;
+  /** rc as the device sent it (a number or a numeric string): normalizeResponse makes it a number */
+  response: M.WireResponse;
+  update: M.UpdateRequest;
+  observe: M.ObserveRequest;
+  cancel: M.ObserveRequest;
+  initiate: M.ReqIdOnly;
+  custom: M.CustomActionRequest;
+  firmwareValue: Partial<M.FirmwareAttributes>;
+  mgmtRequestBody: M.MgmtRequestBody;
+}
+// every schema has its type and every type its schema
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _everySchemaTyped: Same<SchemaName, keyof MessageTypes> = true;
+void _everySchemaTyped;
 
 const validators = new Map<string, ValidateFunction>();
 export function validator(name: SchemaName): ValidateFunction {
@@ -65,14 +91,14 @@ export function formatErrors(errors: ErrorObject[] | null | undefined): string {
     .join('; ');
 }
 
-export function check<T>(name: SchemaName, data: unknown): T {
-  const v = validator(name);
-  if (!v(data)) throw new ValidationError(formatErrors(v.errors), v.errors ?? []);
-  return data as T;
+export function isValid<N extends SchemaName>(name: N, data: unknown): data is MessageTypes[N] {
+  return validator(name)(data) === true;
 }
 
-export function isValid(name: SchemaName, data: unknown): boolean {
-  return validator(name)(data) as boolean;
+export function check<N extends SchemaName>(name: N, data: unknown): MessageTypes[N] {
+  if (isValid(name, data)) return data;
+  const errors = validator(name).errors;
+  throw new ValidationError(formatErrors(errors), errors ?? []);
 }
 
 /**
