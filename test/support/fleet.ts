@@ -5,6 +5,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { DeviceRef } from '../../nodes/protocol/topics';
+import { FaultPlan, type Faults } from '../../bench/faults';
 
 export interface ActionAnswer {
   rc: number | string;
@@ -23,6 +24,8 @@ export interface FleetOptions {
   onAction?: (device: DeviceRef, action: 'reboot' | 'factory_reset', reqId: string) => ActionAnswer;
   username?: string;
   password?: string;
+  /** devices that fail, time out or keep their old version (initiates of any action, bench/faults.ts) */
+  faults?: Faults;
 }
 
 export class Fleet {
@@ -32,8 +35,15 @@ export class Fleet {
   readonly responses = new Map<string, { rc: number; topic: string }>();
   private managed = 0;
   private manageWaiters: (() => void)[] = [];
+  readonly faults: FaultPlan;
+  /** deviceInfo.fwVersion of each device (1.0.0 until an update) */
+  readonly versions = new Map<string, string>();
+  private readonly described = new Map<string, string>();
+  private readonly installed = new Set<string>();
 
-  constructor(readonly opts: FleetOptions) {}
+  constructor(readonly opts: FleetOptions) {
+    this.faults = new FaultPlan(opts.faults);
+  }
 
   async start(): Promise<void> {
     this.client = mqtt.connect(this.opts.url, {
@@ -77,14 +87,55 @@ export class Fleet {
       }
       return;
     }
+    if (path === 'device/update' || path === 'observe' || path === 'cancel' || path.startsWith('mgmt/initiate/firmware/')) return this.onFirmware(device, path, body);
     const m = /^mgmt\/initiate\/device\/(reboot|factory_reset)$/.exec(path);
     if (!m) return;
     const action = m[1] as 'reboot' | 'factory_reset';
     this.actions.push({ device, action, reqId: body.reqId });
+    const fault = this.faults.next(device.deviceId);
+    if (fault === 'timeout') return;
+    if (fault === 'fail') return this.publish(device, 'response', { reqId: body.reqId, rc: 500, message: 'simulated failure' });
     const answer = this.opts.onAction?.(device, action, body.reqId) ?? { rc: 202, remanageAfterMs: 5 };
     if (answer.silent) return;
     this.publish(device, 'response', { reqId: body.reqId, rc: answer.rc, ...(answer.message ? { message: answer.message } : {}) });
     if (answer.remanageAfterMs !== undefined) setTimeout(() => this.manage(device), answer.remanageAfterMs);
+  }
+
+  /**
+   * The firmware steps (protocol.md §3.9): device/update 204 (the version described is kept),
+   * observe 200, download 202 then downloading and downloaded, update 202 then in progress and
+   * success, then (after the cancel of the observation) a manage reporting the new version (or the old one for an oldVersion fault).
+   */
+  private onFirmware(device: DeviceRef, path: string, body: { reqId: string; d?: { fields?: { field: string; value?: { version?: string } }[] } }): void {
+    const answer = (rc: number, message?: string) => this.publish(device, 'response', { reqId: body.reqId, rc, ...(message ? { message } : {}) });
+    const notify = (value: Record<string, unknown>) => this.publish(device, 'notify', { d: { fields: [{ field: 'mgmt.firmware', value }] } });
+    if (path === 'device/update') {
+      const v = body.d?.fields?.find((f) => f.field === 'mgmt.firmware')?.value?.version;
+      if (v) this.described.set(device.deviceId, v);
+      return answer(204);
+    }
+    if (path === 'observe') return answer(200);
+    if (path === 'cancel') {
+      answer(200);
+      // an installed image runs after a restart: the device manages again once the platform closed its observation
+      if (this.installed.delete(device.deviceId)) setTimeout(() => this.manage(device), 5);
+      return;
+    }
+    const action = path === 'mgmt/initiate/firmware/update' ? 'firmware/update' : 'firmware/download';
+    this.actions.push({ device, action, reqId: body.reqId });
+    const fault = this.faults.next(device.deviceId);
+    if (fault === 'timeout') return;
+    if (fault === 'fail') return answer(500, 'simulated failure');
+    answer(202);
+    if (action === 'firmware/download') {
+      notify({ state: 1 });
+      notify({ state: 2 });
+      return;
+    }
+    notify({ updateStatus: 1 });
+    notify({ state: 0, updateStatus: 0 });
+    if (!this.faults.keepsOldVersion(device.deviceId)) this.versions.set(device.deviceId, this.described.get(device.deviceId) ?? '1.0.0');
+    this.installed.add(device.deviceId);
   }
 
   publish(device: DeviceRef, path: string, body: unknown): void {
@@ -94,7 +145,11 @@ export class Fleet {
   manage(device: DeviceRef): void {
     this.publish(device, 'mgmt/manage', {
       reqId: `manage-${device.typeId}-${device.deviceId}-${Math.random().toString(16).slice(2, 8)}`,
-      d: { lifetime: 3600, supports: this.opts.supports ?? { deviceActions: true, firmwareActions: false }, deviceInfo: { model: 'sim' } },
+      d: {
+        lifetime: 3600,
+        supports: this.opts.supports ?? { deviceActions: true, firmwareActions: false },
+        deviceInfo: { model: 'sim', fwVersion: this.versions.get(device.deviceId) ?? '1.0.0' },
+      },
     });
   }
 

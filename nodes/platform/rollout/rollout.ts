@@ -1,0 +1,532 @@
+/**
+ * One running rollout: a plan above the request engine. It freezes its target when it starts, cuts
+ * it into waves, and launches each wave as successive management requests of at most 5,000
+ * devices through the RequestManager (protocol.md §5), paced, capped, inside its window; it turns
+ * the engine's per-device results into retries, verifications, set-aside devices, abort decisions
+ * and gates. Every piece of its state is the plain data of state.ts, so it can stop and resume.
+ */
+import { deviceKey } from '../../protocol/topics';
+import { MAX_DEVICES } from '../../protocol/messages';
+import { planFor } from '../plans';
+import type { RequestManager } from '../request-manager';
+import type { MgmtRequest, DeviceExecution } from '../management-request';
+import type { DeviceRecord, Registry } from '../registry';
+import { versionOf } from './definition';
+import { resolveTarget } from './selection';
+import { planWaves } from './waves';
+import { inWindow, startOf } from './window';
+import { allowance, initialPace, launched, succeeded, waitMs } from './pace';
+import { abortReason, backoffMs, gateDecision } from './rules';
+import { FINAL_STATES, zeroCounts, type Counts, type DeviceEntry, type DeviceState, type FinalOutcome, type RolloutData, type RolloutState, type WaveData } from './state';
+
+/** One attempt of one device ended (final: no more attempts). */
+export interface DeviceResult {
+  rolloutId: string;
+  wave: number;
+  typeId: string;
+  deviceId: string;
+  attempt: number;
+  outcome: FinalOutcome;
+  final: boolean;
+  rc?: number;
+  reason?: string;
+  setAside?: boolean;
+  retryInMs?: number;
+}
+
+export interface RolloutContext {
+  engine: RequestManager;
+  registry: Registry;
+  now(): number;
+  /** how often a window with days or hours is looked at again */
+  windowPollMs: number;
+  /** the rollout launched a management request (its results are routed back to it) */
+  track(req: MgmtRequest, rollout: Rollout): void;
+  changed(rollout: Rollout): void;
+  device(rollout: Rollout, result: DeviceResult): void;
+  wave(rollout: Rollout, wave: WaveData): void;
+  state(rollout: Rollout, previous: RolloutState): void;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class Rollout {
+  private readonly index = new Map<string, number>();
+  private readonly requests = new Map<string, MgmtRequest>();
+  private readonly verifyTimers = new Map<number, NodeJS.Timeout>();
+  private retryQueue: number[] = [];
+  private inFlight = 0;
+  private cursor = 0;
+  private timer?: NodeJS.Timeout;
+  private timerAt = Infinity;
+  private tickQueued = false;
+  /** cancelled executions go back to the queue (a window closed with onEnd "cancel") */
+  private requeueCancelled = false;
+  private readonly oneType: boolean;
+  private readonly version?: string;
+
+  constructor(
+    readonly data: RolloutData,
+    private readonly ctx: RolloutContext,
+  ) {
+    this.oneType = !!planFor(data.definition.action).oneType;
+    this.version = versionOf(data.definition);
+  }
+
+  get id(): string {
+    return this.data.rolloutId;
+  }
+  get final(): boolean {
+    return FINAL_STATES.includes(this.data.state);
+  }
+  get inFlightCount(): number {
+    return this.inFlight;
+  }
+
+  /** Start, or take up again after a restart: work interrupted in flight goes back to the queue. */
+  start(): void {
+    const d = this.data;
+    d.devices.forEach((e, i) => {
+      this.index.set(deviceKey(e), i);
+      if (e.state === 'inProgress' && !e.verifying) {
+        e.attempts = Math.max(0, e.attempts - 1);
+        this.move(e, 'pending');
+      }
+      if (e.state === 'pending' && e.attempts > 0) this.queueRetry(i, e.retryAt ?? this.ctx.now());
+      if (e.state === 'inProgress' && e.verifying) this.armVerify(i);
+    });
+    this.cursor = d.waves[d.currentWave]?.start ?? 0;
+    if (!this.final) this.scheduleTick();
+  }
+
+  // ------------------------------------------------------------------ commands
+
+  pause(): boolean {
+    if (this.data.state !== 'running') return false;
+    this.setState('paused', 'paused');
+    return true;
+  }
+  resume(): boolean {
+    if (this.data.state !== 'paused') return false;
+    this.setState('running');
+    this.scheduleTick();
+    return true;
+  }
+  approve(): boolean {
+    const wave = this.data.waves[this.data.currentWave];
+    if (this.data.state !== 'waitingApproval' || !wave) return false;
+    wave.gate = 'approved';
+    this.setState('running');
+    this.scheduleTick();
+    return true;
+  }
+  cancel(reason = 'cancelled'): boolean {
+    if (this.final) return false;
+    this.stop('cancelled', reason);
+    return true;
+  }
+
+  /** Stop timers without changing the state (the platform is closing; the data is kept as is). */
+  suspend(): void {
+    this.clearTimer();
+    for (const t of this.verifyTimers.values()) clearTimeout(t);
+    this.verifyTimers.clear();
+    this.requests.clear();
+    this.tickQueued = true; // nothing runs any more
+  }
+
+  // ------------------------------------------------------------------ what the engine and devices say
+
+  /** One device of one of this rollout's requests finished. */
+  onDeviceComplete(req: MgmtRequest, exec: DeviceExecution): void {
+    if (!this.requests.has(req.id)) return;
+    const i = this.index.get(exec.key);
+    if (i === undefined) return;
+    const e = this.data.devices[i];
+    if (e.state !== 'inProgress' || e.verifying) return;
+    this.inFlight--;
+    e.rc = exec.rc;
+    e.reason = exec.message;
+    if (exec.outcome === 'success') {
+      if (this.data.definition.verify) {
+        e.verifying = true;
+        this.armVerify(i);
+      } else this.finalize(e, 'success');
+    } else if (exec.outcome === 'cancelled') {
+      if (this.requeueCancelled && !this.final) {
+        e.attempts--;
+        this.move(e, 'pending');
+        if (e.attempts === 0) this.cursor = Math.min(this.cursor, i);
+        else this.queueRetry(i, this.ctx.now());
+      } else this.finalize(e, 'cancelled');
+    } else this.failed(i, exec.outcome === 'timedOut' ? 'timedOut' : 'failure');
+    this.scheduleTick();
+  }
+
+  onRequestComplete(req: MgmtRequest): void {
+    this.requests.delete(req.id);
+  }
+
+  /** A manage: a device verifying its firmware reports its version (deviceInfo.fwVersion). */
+  onManage(rec: DeviceRecord): void {
+    const i = this.index.get(deviceKey(rec));
+    if (i === undefined) return;
+    const e = this.data.devices[i];
+    if (e.state !== 'inProgress' || !e.verifying) return;
+    this.clearVerify(i);
+    e.verifying = undefined;
+    const reported = rec.deviceInfo.fwVersion;
+    if (reported === this.version) {
+      e.reason = undefined;
+      this.finalize(e, 'success');
+    } else this.failed(i, 'failure', `verification: the device reports fwVersion ${reported ?? '(none)'}, not ${this.version}`);
+    this.scheduleTick();
+  }
+
+  // ------------------------------------------------------------------ device bookkeeping
+
+  private move(e: DeviceEntry, to: DeviceState): void {
+    const w = this.data.waves[e.wave]?.counts;
+    this.data.counts[e.state]--;
+    this.data.counts[to]++;
+    if (w) {
+      w[e.state]--;
+      w[to]++;
+    }
+    e.state = to;
+    this.ctx.changed(this);
+  }
+
+  private queueRetry(i: number, at: number): void {
+    this.data.devices[i].retryAt = at;
+    const q = this.retryQueue;
+    let lo = 0;
+    let hi = q.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.data.devices[q[mid]].retryAt ?? 0) <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    q.splice(lo, 0, i);
+  }
+
+  private armVerify(i: number): void {
+    const ms = this.data.definition.verify?.timeoutMs ?? 600_000;
+    this.verifyTimers.set(
+      i,
+      setTimeout(() => {
+        this.verifyTimers.delete(i);
+        const e = this.data.devices[i];
+        if (e.state !== 'inProgress' || !e.verifying) return;
+        e.verifying = undefined;
+        this.failed(i, 'timedOut', `verification: no manage reporting fwVersion ${this.version} within ${ms} ms`);
+        this.scheduleTick();
+      }, Math.min(ms, MAX_TIMER_MS)),
+    );
+  }
+
+  private clearVerify(i: number): void {
+    const t = this.verifyTimers.get(i);
+    if (t) clearTimeout(t);
+    this.verifyTimers.delete(i);
+  }
+
+  /** An attempt failed or timed out: retry after the backoff, or end the device (set aside). */
+  private failed(i: number, outcome: 'failure' | 'timedOut', reason?: string): void {
+    const e = this.data.devices[i];
+    if (reason !== undefined) e.reason = reason;
+    const policy = this.data.definition.retries?.[outcome];
+    if (policy && e.attempts <= policy.count && !this.final) {
+      const delay = backoffMs(policy, e.attempts);
+      this.move(e, 'pending');
+      this.queueRetry(i, this.ctx.now() + delay);
+      this.report(e, outcome, false, delay);
+      return;
+    }
+    if (policy && policy.count > 0) e.setAside = true;
+    this.finalize(e, outcome);
+  }
+
+  private finalize(e: DeviceEntry, outcome: FinalOutcome): void {
+    this.move(e, outcome);
+    e.retryAt = undefined;
+    if (outcome === 'success') succeeded(this.data.pace, this.data.definition.rate, 1);
+    if (e.attempts > 0) this.report(e, outcome, true);
+    if (!this.final && outcome !== 'cancelled') {
+      const reason = abortReason(this.data.definition.abort, this.data.counts);
+      if (reason) this.stop('aborted', reason);
+    }
+  }
+
+  private report(e: DeviceEntry, outcome: FinalOutcome, final: boolean, retryInMs?: number): void {
+    const r: DeviceResult = { rolloutId: this.id, wave: e.wave, typeId: e.typeId, deviceId: e.deviceId, attempt: e.attempts, outcome, final };
+    if (e.rc !== undefined) r.rc = e.rc;
+    if (e.reason !== undefined) r.reason = e.reason;
+    if (e.setAside) r.setAside = true;
+    if (retryInMs !== undefined) r.retryInMs = retryInMs;
+    this.ctx.device(this, r);
+  }
+
+  // ------------------------------------------------------------------ states
+
+  private setState(state: RolloutState, reason?: string): void {
+    const previous = this.data.state;
+    this.data.state = state;
+    this.data.reason = reason;
+    this.data.updatedDateTime = iso(this.ctx.now());
+    if (FINAL_STATES.includes(state)) this.data.completedDateTime = this.data.updatedDateTime;
+    this.ctx.changed(this);
+    if (previous !== state) this.ctx.state(this, previous);
+  }
+
+  /** Abort or cancel: what is in flight is cancelled, what waits will not run. */
+  private stop(state: 'aborted' | 'cancelled', reason: string): void {
+    this.setState(state, reason);
+    this.requeueCancelled = false;
+    this.clearTimer();
+    for (const req of [...this.requests.values()]) this.ctx.engine.cancel(req.id);
+    this.retryQueue = [];
+    const d = this.data;
+    d.devices.forEach((e, i) => {
+      if (e.state === 'pending' || (e.state === 'inProgress' && e.verifying)) {
+        this.clearVerify(i);
+        e.verifying = undefined;
+        e.reason = reason;
+        this.finalize(e, 'cancelled');
+      }
+    });
+    for (const w of d.waves) {
+      if (w.state === 'pending' || w.state === 'running') {
+        w.state = state;
+        w.completedDateTime = d.completedDateTime;
+        this.ctx.wave(this, w);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ the scheduler
+
+  private scheduleTick(): void {
+    if (this.tickQueued) return;
+    this.tickQueued = true;
+    setImmediate(() => {
+      this.tickQueued = false;
+      this.tick();
+    });
+  }
+
+  private wake(ms: number): void {
+    const at = this.ctx.now() + ms;
+    if (this.timer && this.timerAt <= at) return;
+    this.clearTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.tick();
+    }, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  private tick(): void {
+    const d = this.data;
+    const now = this.ctx.now();
+    if (d.state === 'pending') {
+      const start = startOf(d.definition.window);
+      if (start !== undefined && now < start) return this.wake(start - now);
+      this.begin(now);
+    }
+    if (d.state !== 'running') return;
+    while (this.waveDone()) if (!this.nextWave(now)) return;
+    const wave = d.waves[d.currentWave];
+    if (wave.state === 'pending') {
+      wave.state = 'running';
+      wave.startedDateTime = iso(now);
+      this.ctx.wave(this, wave);
+    }
+    const window = d.definition.window;
+    if (!inWindow(window, now)) {
+      if (d.windowOpen !== false) {
+        d.windowOpen = false;
+        if (window?.onEnd === 'cancel' && this.requests.size) {
+          this.requeueCancelled = true;
+          for (const req of [...this.requests.values()]) this.ctx.engine.cancel(req.id);
+          this.requeueCancelled = false;
+        }
+        this.ctx.changed(this);
+      }
+      return this.wake(this.ctx.windowPollMs);
+    }
+    if (d.windowOpen === false) {
+      d.windowOpen = true;
+      this.ctx.changed(this);
+    }
+    this.launch(now, wave);
+    if (window?.days || window?.hours) this.wake(this.ctx.windowPollMs);
+  }
+
+  /** Freeze the target and plan the waves. */
+  private begin(now: number): void {
+    const d = this.data;
+    let targets;
+    try {
+      targets = resolveTarget(d.definition, this.ctx.registry);
+      const planned = planWaves(d.definition, targets.length);
+      let start = 0;
+      d.waves = planned.map((p, index) => {
+        const w: WaveData = { index, start, size: p.size, state: 'pending', counts: { ...zeroCounts(), total: p.size, pending: p.size } };
+        start += p.size;
+        return w;
+      });
+    } catch (err) {
+      d.counts = zeroCounts();
+      return this.setState('cancelled', (err as Error).message);
+    }
+    d.devices = [];
+    let wave = 0;
+    let left = d.waves[0]?.size ?? 0;
+    for (const t of targets) {
+      while (left === 0) left = d.waves[++wave].size;
+      left--;
+      const i = d.devices.push({ typeId: t.typeId, deviceId: t.deviceId, wave, state: 'pending', attempts: 0 }) - 1;
+      this.index.set(deviceKey(t), i);
+    }
+    d.counts = { ...zeroCounts(), total: targets.length, pending: targets.length };
+    d.currentWave = 0;
+    d.startedDateTime = iso(now);
+    d.pace = initialPace(d.definition.rate, now);
+    this.cursor = 0;
+    this.setState('running');
+  }
+
+  private waveDone(): boolean {
+    const w = this.data.waves[this.data.currentWave];
+    return !w || (w.counts.pending === 0 && w.counts.inProgress === 0);
+  }
+
+  /** The current wave is done: pass its gate to the next, or wait; false while it waits. */
+  private nextWave(now: number): boolean {
+    const d = this.data;
+    const w = d.waves[d.currentWave];
+    if (w && w.state !== 'completed') {
+      w.state = 'completed';
+      w.completedDateTime = iso(now);
+      this.ctx.wave(this, w);
+    }
+    if (!w || d.currentWave >= d.waves.length - 1) {
+      this.setState('completed');
+      return false;
+    }
+    const specs = Array.isArray(d.definition.waves) ? d.definition.waves : [d.definition.waves];
+    const gate = specs[Math.min(w.index, specs.length - 1)].gate ?? d.definition.gate;
+    if (w.gate === undefined) {
+      const g = gateDecision(gate, w.counts);
+      if (!g.go) {
+        w.gate = g.wait === 'approval' ? 'waitingApproval' : g.wait === 'time' ? 'waiting' : 'failed';
+        if (g.wait === 'time') w.gateUntil = now + (gate?.waitMs ?? 0);
+        this.ctx.wave(this, w);
+        if (g.wait === 'approval') this.setState('waitingApproval', g.reason);
+        else if (g.wait === 'threshold') this.setState('paused', g.reason);
+        else this.wake(w.gateUntil! - now);
+        return false;
+      }
+      w.gate = gate ? 'passed' : 'none';
+      this.ctx.wave(this, w);
+    } else if (w.gate === 'waiting') {
+      if (now < (w.gateUntil ?? 0)) {
+        this.wake(w.gateUntil! - now);
+        return false;
+      }
+      w.gate = 'waited';
+      this.ctx.wave(this, w);
+    }
+    d.currentWave++;
+    this.cursor = d.waves[d.currentWave].start;
+    this.ctx.changed(this);
+    return true;
+  }
+
+  /** Launch what the pace, the cap and the queue allow, in requests of at most 5,000 devices. */
+  private launch(now: number, wave: WaveData): void {
+    const d = this.data;
+    const rate = d.definition.rate;
+    let budget = Math.min(allowance(d.pace, now), rate?.maxInFlight !== undefined ? rate.maxInFlight - this.inFlight : Infinity);
+    const batch: DeviceEntry[] = [];
+    let head = 0;
+    while (budget > 0 && head < this.retryQueue.length) {
+      const e = d.devices[this.retryQueue[head]];
+      if (e.state === 'pending' && (e.retryAt ?? 0) > now) break;
+      head++;
+      if (e.state !== 'pending') continue;
+      batch.push(e);
+      budget--;
+    }
+    if (head) this.retryQueue.splice(0, head);
+    const end = wave.start + wave.size;
+    while (budget > 0 && this.cursor < end) {
+      const e = d.devices[this.cursor++];
+      if (e.state !== 'pending' || e.attempts > 0) continue;
+      batch.push(e);
+      budget--;
+    }
+    if (batch.length) this.send(batch, now);
+    const more = this.cursor < end || this.retryQueue.length > 0;
+    if (!more) return;
+    const nextRetry = this.retryQueue.length ? (d.devices[this.retryQueue[0]].retryAt ?? now) - now : Infinity;
+    const capped = rate?.maxInFlight !== undefined && this.inFlight >= rate.maxInFlight;
+    // a capped rollout goes on when a device finishes; a paced one when its next token is there
+    const paced = this.cursor < end && !capped ? waitMs(d.pace, now) : Infinity;
+    const next = Math.min(nextRetry, paced);
+    if (next !== Infinity) this.wake(Math.max(next, 1));
+  }
+
+  private send(batch: DeviceEntry[], now: number): void {
+    const d = this.data;
+    launched(d.pace, d.definition.rate, batch.length);
+    const groups = new Map<string, DeviceEntry[]>();
+    for (const e of batch) {
+      const k = this.oneType ? e.typeId : '';
+      let g = groups.get(k);
+      if (!g) groups.set(k, (g = []));
+      g.push(e);
+    }
+    for (const g of groups.values()) {
+      for (let i = 0; i < g.length; i += MAX_DEVICES) {
+        const chunk = g.slice(i, i + MAX_DEVICES);
+        for (const e of chunk) {
+          e.attempts++;
+          e.retryAt = undefined;
+          e.rc = undefined;
+          e.reason = undefined;
+          this.move(e, 'inProgress');
+          this.inFlight++;
+        }
+        const body: Record<string, unknown> = { action: d.definition.action, devices: chunk.map((e) => ({ typeId: e.typeId, deviceId: e.deviceId })) };
+        if (d.definition.parameters) body.parameters = d.definition.parameters;
+        if (d.definition.timeout !== undefined) body.timeout = d.definition.timeout;
+        try {
+          const req = this.ctx.engine.initiate(body, { origin: `rollout:${this.id}` });
+          this.requests.set(req.id, req);
+          this.ctx.track(req, this);
+        } catch (err) {
+          for (const e of chunk) {
+            this.inFlight--;
+            this.failed(this.index.get(deviceKey(e))!, 'failure', (err as Error).message);
+          }
+        }
+      }
+    }
+    d.updatedDateTime = iso(now);
+  }
+
+  /** The counts of the rollout (a copy). */
+  counts(): Counts {
+    return { ...this.data.counts };
+  }
+}
