@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { RolloutManager, RolloutError } from '../../nodes/platform/rollout/rollout-manager';
+import { MemoryRolloutStore } from '../../nodes/platform/rollout/state';
 import type { DeviceResult } from '../../nodes/platform/rollout/rollout';
 import type { RolloutState } from '../../nodes/platform/rollout/state';
 import type { RequestManagerOptions } from '../../nodes/platform/request-manager';
@@ -243,6 +244,28 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       const none = rollouts.create({ action: 'firmware/update', parameters: [{ name: 'version', value: '2.0.0' }], select: { typeId: 'ro', fwVersionNot: '2.0.0' }, waves: { size: 8 } });
       assert.equal(await finished(rollouts, none.id), 'completed');
       assert.equal(none.data.counts.total, 0);
+    });
+
+    it('is saved through its store and, taken up by a new manager, goes on where it was', async () => {
+      const { rollouts, p, fleet } = await setup(40);
+      const store = new MemoryRolloutStore();
+      const first = new RolloutManager(p.platform.requests, p.platform.registry, { store, saveDelayMs: 10 });
+      const r = first.create({ action: 'device/reboot', select: { typeId: 'ro' }, waves: { size: 10 }, rate: { perMinute: 1200 } });
+      await until(() => r.data.currentWave >= 1 && r.data.counts.inProgress > 0, 10000, 'second wave under way');
+      await first.close();
+      const saved = (await store.load())[0];
+      assert.equal(saved.state, 'running');
+      assert.ok(saved.counts.success >= 10 && saved.counts.success < 40);
+      // the platform's engine cancels nothing: devices in flight at the close run again
+      const second = new RolloutManager(p.platform.requests, p.platform.registry, { store, saveDelayMs: 10 });
+      assert.equal(await second.restore(), 1);
+      const again = second.get(r.id)!;
+      assert.equal(await finished(second, r.id), 'completed');
+      assert.equal(again.data.counts.success, 40);
+      assert.ok(again.data.devices.slice(0, 10).every((e) => e.attempts === 1));
+      assert.ok(fleet.actions.length >= 40);
+      await second.close();
+      void rollouts;
     });
   });
 }

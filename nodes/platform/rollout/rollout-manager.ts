@@ -8,6 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { ValidationError } from '../../protocol/validate';
+import { MAX_DEVICES } from '../../protocol/messages';
+import { bookmarkPage } from '../paging';
 import type { RequestManager } from '../request-manager';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
 import type { DeviceRecord, Registry } from '../registry';
@@ -106,21 +108,8 @@ export interface RolloutManagerOptions {
   maxRollouts?: number;
 }
 
-function encodeBookmark(offset: number): string {
-  return Buffer.from(`o:${offset}`).toString('base64url');
-}
-function decodeBookmark(b: string | undefined): number {
-  if (!b) return 0;
-  const m = /^o:(\d{1,9})$/.exec(Buffer.from(b, 'base64url').toString());
-  if (!m) throw new RolloutError('invalid _bookmark', 400);
-  return Number(m[1]);
-}
 function pageOf<T, R>(all: readonly T[], opts: { _bookmark?: string; _limit?: number }, dflt: number, map: (t: T) => R): RolloutPage<R> {
-  const offset = decodeBookmark(opts._bookmark);
-  const limit = Math.min(Math.max(opts._limit ?? dflt, 1), 5000);
-  const out: RolloutPage<R> = { results: all.slice(offset, offset + limit).map(map), total: all.length };
-  if (offset + limit < all.length) out._bookmark = encodeBookmark(offset + limit);
-  return out;
+  return { ...bookmarkPage(all, opts._bookmark, Math.min(Math.max(opts._limit ?? dflt, 1), MAX_DEVICES), map), total: all.length };
 }
 
 function summary(w: WaveData): WaveSummary {

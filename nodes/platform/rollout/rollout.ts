@@ -8,45 +8,18 @@
 import { deviceKey } from '../../protocol/topics';
 import { MAX_DEVICES } from '../../protocol/messages';
 import { planFor } from '../plans';
-import type { RequestManager } from '../request-manager';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
-import type { DeviceRecord, Registry } from '../registry';
+import type { DeviceRecord } from '../registry';
+import type { DeviceResult, RolloutContext } from './context';
 import { versionOf } from './definition';
-import { resolveTarget } from './selection';
-import { planWaves } from './waves';
+import { freeze } from './freeze';
+import { LaunchQueue, requestsOf } from './launch-queue';
 import { inWindow, startOf } from './window';
 import { allowance, initialPace, launched, succeeded, waitMs } from './pace';
 import { abortReason, backoffMs, gateDecision } from './rules';
 import { FINAL_STATES, zeroCounts, type Counts, type DeviceEntry, type DeviceState, type FinalOutcome, type RolloutData, type RolloutState, type WaveData } from './state';
 
-/** One attempt of one device ended (final: no more attempts). */
-export interface DeviceResult {
-  rolloutId: string;
-  wave: number;
-  typeId: string;
-  deviceId: string;
-  attempt: number;
-  outcome: FinalOutcome;
-  final: boolean;
-  rc?: number;
-  reason?: string;
-  setAside?: boolean;
-  retryInMs?: number;
-}
-
-export interface RolloutContext {
-  engine: RequestManager;
-  registry: Registry;
-  now(): number;
-  /** how often a window with days or hours is looked at again */
-  windowPollMs: number;
-  /** the rollout launched a management request (its results are routed back to it) */
-  track(req: MgmtRequest, rollout: Rollout): void;
-  changed(rollout: Rollout): void;
-  device(rollout: Rollout, result: DeviceResult): void;
-  wave(rollout: Rollout, wave: WaveData): void;
-  state(rollout: Rollout, previous: RolloutState): void;
-}
+export type { DeviceResult, RolloutContext } from './context';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -55,9 +28,8 @@ export class Rollout {
   private readonly index = new Map<string, number>();
   private readonly requests = new Map<string, MgmtRequest>();
   private readonly verifyTimers = new Map<number, NodeJS.Timeout>();
-  private retryQueue: number[] = [];
+  private readonly queue: LaunchQueue;
   private inFlight = 0;
-  private cursor = 0;
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private tickQueued = false;
@@ -72,6 +44,7 @@ export class Rollout {
   ) {
     this.oneType = !!planFor(data.definition.action).oneType;
     this.version = versionOf(data.definition);
+    this.queue = new LaunchQueue(data);
   }
 
   get id(): string {
@@ -93,10 +66,10 @@ export class Rollout {
         e.attempts = Math.max(0, e.attempts - 1);
         this.move(e, 'pending');
       }
-      if (e.state === 'pending' && e.attempts > 0) this.queueRetry(i, e.retryAt ?? this.ctx.now());
+      if (e.state === 'pending' && e.attempts > 0) this.queue.retry(i, e.retryAt ?? this.ctx.now());
       if (e.state === 'inProgress' && e.verifying) this.armVerify(i);
     });
-    this.cursor = d.waves[d.currentWave]?.start ?? 0;
+    this.queue.wave(d.waves[d.currentWave]);
     if (!this.final) this.scheduleTick();
   }
 
@@ -157,8 +130,8 @@ export class Rollout {
       if (this.requeueCancelled && !this.final) {
         e.attempts--;
         this.move(e, 'pending');
-        if (e.attempts === 0) this.cursor = Math.min(this.cursor, i);
-        else this.queueRetry(i, this.ctx.now());
+        if (e.attempts === 0) this.queue.again(i);
+        else this.queue.retry(i, this.ctx.now());
       } else this.finalize(e, 'cancelled');
     } else this.failed(i, exec.outcome === 'timedOut' ? 'timedOut' : 'failure');
     this.scheduleTick();
@@ -198,19 +171,6 @@ export class Rollout {
     this.ctx.changed(this);
   }
 
-  private queueRetry(i: number, at: number): void {
-    this.data.devices[i].retryAt = at;
-    const q = this.retryQueue;
-    let lo = 0;
-    let hi = q.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((this.data.devices[q[mid]].retryAt ?? 0) <= at) lo = mid + 1;
-      else hi = mid;
-    }
-    q.splice(lo, 0, i);
-  }
-
   private armVerify(i: number): void {
     const ms = this.data.definition.verify?.timeoutMs ?? 600_000;
     this.verifyTimers.set(
@@ -240,7 +200,7 @@ export class Rollout {
     if (policy && e.attempts <= policy.count && !this.final) {
       const delay = backoffMs(policy, e.attempts);
       this.move(e, 'pending');
-      this.queueRetry(i, this.ctx.now() + delay);
+      this.queue.retry(i, this.ctx.now() + delay);
       this.report(e, outcome, false, delay);
       return;
     }
@@ -286,7 +246,7 @@ export class Rollout {
     this.requeueCancelled = false;
     this.clearTimer();
     for (const req of [...this.requests.values()]) this.ctx.engine.cancel(req.id);
-    this.retryQueue = [];
+    this.queue.clear();
     const d = this.data;
     d.devices.forEach((e, i) => {
       if (e.state === 'pending' || (e.state === 'inProgress' && e.verifying)) {
@@ -374,34 +334,17 @@ export class Rollout {
   /** Freeze the target and plan the waves. */
   private begin(now: number): void {
     const d = this.data;
-    let targets;
     try {
-      targets = resolveTarget(d.definition, this.ctx.registry);
-      const planned = planWaves(d.definition, targets.length);
-      let start = 0;
-      d.waves = planned.map((p, index) => {
-        const w: WaveData = { index, start, size: p.size, state: 'pending', counts: { ...zeroCounts(), total: p.size, pending: p.size } };
-        start += p.size;
-        return w;
-      });
+      Object.assign(d, freeze(d, this.ctx.registry));
     } catch (err) {
       d.counts = zeroCounts();
       return this.setState('cancelled', (err as Error).message);
     }
-    d.devices = [];
-    let wave = 0;
-    let left = d.waves[0]?.size ?? 0;
-    for (const t of targets) {
-      while (left === 0) left = d.waves[++wave].size;
-      left--;
-      const i = d.devices.push({ typeId: t.typeId, deviceId: t.deviceId, wave, state: 'pending', attempts: 0 }) - 1;
-      this.index.set(deviceKey(t), i);
-    }
-    d.counts = { ...zeroCounts(), total: targets.length, pending: targets.length };
+    d.devices.forEach((e, i) => this.index.set(deviceKey(e), i));
     d.currentWave = 0;
     d.startedDateTime = iso(now);
     d.pace = initialPace(d.definition.rate, now);
-    this.cursor = 0;
+    this.queue.wave(d.waves[0]);
     this.setState('running');
   }
 
@@ -447,7 +390,7 @@ export class Rollout {
       this.ctx.wave(this, w);
     }
     d.currentWave++;
-    this.cursor = d.waves[d.currentWave].start;
+    this.queue.wave(d.waves[d.currentWave]);
     this.ctx.changed(this);
     return true;
   }
@@ -455,70 +398,39 @@ export class Rollout {
   /** Launch what the pace, the cap and the queue allow, in requests of at most 5,000 devices. */
   private launch(now: number, wave: WaveData): void {
     const d = this.data;
-    const rate = d.definition.rate;
-    let budget = Math.min(allowance(d.pace, now), rate?.maxInFlight !== undefined ? rate.maxInFlight - this.inFlight : Infinity);
-    const batch: DeviceEntry[] = [];
-    let head = 0;
-    while (budget > 0 && head < this.retryQueue.length) {
-      const e = d.devices[this.retryQueue[head]];
-      if (e.state === 'pending' && (e.retryAt ?? 0) > now) break;
-      head++;
-      if (e.state !== 'pending') continue;
-      batch.push(e);
-      budget--;
-    }
-    if (head) this.retryQueue.splice(0, head);
-    const end = wave.start + wave.size;
-    while (budget > 0 && this.cursor < end) {
-      const e = d.devices[this.cursor++];
-      if (e.state !== 'pending' || e.attempts > 0) continue;
-      batch.push(e);
-      budget--;
-    }
+    const cap = d.definition.rate?.maxInFlight;
+    const batch = this.queue.take(Math.min(allowance(d.pace, now), cap !== undefined ? cap - this.inFlight : Infinity), now, wave);
     if (batch.length) this.send(batch, now);
-    const more = this.cursor < end || this.retryQueue.length > 0;
-    if (!more) return;
-    const nextRetry = this.retryQueue.length ? (d.devices[this.retryQueue[0]].retryAt ?? now) - now : Infinity;
-    const capped = rate?.maxInFlight !== undefined && this.inFlight >= rate.maxInFlight;
+    const untried = this.queue.untried(wave);
     // a capped rollout goes on when a device finishes; a paced one when its next token is there
-    const paced = this.cursor < end && !capped ? waitMs(d.pace, now) : Infinity;
-    const next = Math.min(nextRetry, paced);
+    const paced = untried && !(cap !== undefined && this.inFlight >= cap) ? waitMs(d.pace, now) : Infinity;
+    const next = Math.min(this.queue.nextRetryIn(now), paced);
     if (next !== Infinity) this.wake(Math.max(next, 1));
   }
 
   private send(batch: DeviceEntry[], now: number): void {
     const d = this.data;
     launched(d.pace, d.definition.rate, batch.length);
-    const groups = new Map<string, DeviceEntry[]>();
-    for (const e of batch) {
-      const k = this.oneType ? e.typeId : '';
-      let g = groups.get(k);
-      if (!g) groups.set(k, (g = []));
-      g.push(e);
-    }
-    for (const g of groups.values()) {
-      for (let i = 0; i < g.length; i += MAX_DEVICES) {
-        const chunk = g.slice(i, i + MAX_DEVICES);
+    for (const chunk of requestsOf(batch, this.oneType)) {
+      for (const e of chunk) {
+        e.attempts++;
+        e.retryAt = undefined;
+        e.rc = undefined;
+        e.reason = undefined;
+        this.move(e, 'inProgress');
+        this.inFlight++;
+      }
+      const body: Record<string, unknown> = { action: d.definition.action, devices: chunk.map((e) => ({ typeId: e.typeId, deviceId: e.deviceId })) };
+      if (d.definition.parameters) body.parameters = d.definition.parameters;
+      if (d.definition.timeout !== undefined) body.timeout = d.definition.timeout;
+      try {
+        const req = this.ctx.engine.initiate(body, { origin: `rollout:${this.id}` });
+        this.requests.set(req.id, req);
+        this.ctx.track(req, this);
+      } catch (err) {
         for (const e of chunk) {
-          e.attempts++;
-          e.retryAt = undefined;
-          e.rc = undefined;
-          e.reason = undefined;
-          this.move(e, 'inProgress');
-          this.inFlight++;
-        }
-        const body: Record<string, unknown> = { action: d.definition.action, devices: chunk.map((e) => ({ typeId: e.typeId, deviceId: e.deviceId })) };
-        if (d.definition.parameters) body.parameters = d.definition.parameters;
-        if (d.definition.timeout !== undefined) body.timeout = d.definition.timeout;
-        try {
-          const req = this.ctx.engine.initiate(body, { origin: `rollout:${this.id}` });
-          this.requests.set(req.id, req);
-          this.ctx.track(req, this);
-        } catch (err) {
-          for (const e of chunk) {
-            this.inFlight--;
-            this.failed(this.index.get(deviceKey(e))!, 'failure', (err as Error).message);
-          }
+          this.inFlight--;
+          this.failed(this.index.get(deviceKey(e))!, 'failure', (err as Error).message);
         }
       }
     }

@@ -1,0 +1,38 @@
+/**
+ * What a rollout reports and what it needs from the manager that runs it: the request engine, the
+ * registry, the clock, and the places its results and changes go.
+ */
+import type { RequestManager } from '../request-manager';
+import type { MgmtRequest } from '../management-request';
+import type { Registry } from '../registry';
+import type { FinalOutcome, RolloutState, WaveData } from './state';
+import type { Rollout } from './rollout';
+
+/** One attempt of one device ended (final: no more attempts). */
+export interface DeviceResult {
+  rolloutId: string;
+  wave: number;
+  typeId: string;
+  deviceId: string;
+  attempt: number;
+  outcome: FinalOutcome;
+  final: boolean;
+  rc?: number;
+  reason?: string;
+  setAside?: boolean;
+  retryInMs?: number;
+}
+
+export interface RolloutContext {
+  engine: RequestManager;
+  registry: Registry;
+  now(): number;
+  /** how often a window with days or hours is looked at again */
+  windowPollMs: number;
+  /** the rollout launched a management request (its results are routed back to it) */
+  track(req: MgmtRequest, rollout: Rollout): void;
+  changed(rollout: Rollout): void;
+  device(rollout: Rollout, result: DeviceResult): void;
+  wave(rollout: Rollout, wave: WaveData): void;
+  state(rollout: Rollout, previous: RolloutState): void;
+}

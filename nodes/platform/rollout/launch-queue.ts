@@ -1,0 +1,89 @@
+/**
+ * What a rollout launches next within its current wave: devices due for a retry first (kept in
+ * order of their retry time), then the wave's devices never tried, in order (a cursor over the
+ * wave's slice of the device list, so a wave of 5,000 is not copied).
+ */
+import { MAX_DEVICES } from '../../protocol/messages';
+import type { DeviceEntry, WaveData } from './state';
+
+/** The management requests of a batch: at most 5,000 devices each, of one type when the action wants it. */
+export function requestsOf(batch: DeviceEntry[], oneType: boolean): DeviceEntry[][] {
+  const groups = new Map<string, DeviceEntry[]>();
+  for (const e of batch) {
+    const k = oneType ? e.typeId : '';
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = []));
+    g.push(e);
+  }
+  const out: DeviceEntry[][] = [];
+  for (const g of groups.values()) for (let i = 0; i < g.length; i += MAX_DEVICES) out.push(g.slice(i, i + MAX_DEVICES));
+  return out;
+}
+
+export class LaunchQueue {
+  private retries: number[] = [];
+  private cursor = 0;
+
+  constructor(private readonly data: { devices: DeviceEntry[] }) {}
+
+  private get devices(): DeviceEntry[] {
+    return this.data.devices;
+  }
+
+  /** Start on a wave: its never-tried devices from its first one. */
+  wave(w: WaveData | undefined): void {
+    this.cursor = w?.start ?? 0;
+  }
+
+  /** A device (index `i`) interrupted before its first attempt ended is taken again. */
+  again(i: number): void {
+    this.cursor = Math.min(this.cursor, i);
+  }
+
+  /** A device (index `i`) is retried at `at` (ms). */
+  retry(i: number, at: number): void {
+    this.devices[i].retryAt = at;
+    const q = this.retries;
+    let lo = 0;
+    let hi = q.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.devices[q[mid]].retryAt ?? 0) <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    q.splice(lo, 0, i);
+  }
+
+  clear(): void {
+    this.retries = [];
+  }
+
+  /** Up to `budget` pending devices due at `now`. */
+  take(budget: number, now: number, w: WaveData): DeviceEntry[] {
+    const out: DeviceEntry[] = [];
+    let head = 0;
+    while (budget > out.length && head < this.retries.length) {
+      const e = this.devices[this.retries[head]];
+      if (e.state === 'pending' && (e.retryAt ?? 0) > now) break;
+      head++;
+      if (e.state === 'pending') out.push(e);
+    }
+    if (head) this.retries.splice(0, head);
+    const end = w.start + w.size;
+    while (budget > out.length && this.cursor < end) {
+      const e = this.devices[this.cursor++];
+      if (e.state === 'pending' && e.attempts === 0) out.push(e);
+    }
+    return out;
+  }
+
+  /** Never-tried devices of the wave are left. */
+  untried(w: WaveData): boolean {
+    return this.cursor < w.start + w.size;
+  }
+
+  /** Milliseconds until the next retry is due (Infinity: none waits). */
+  nextRetryIn(now: number): number {
+    return this.retries.length ? (this.devices[this.retries[0]].retryAt ?? now) - now : Infinity;
+  }
+}
