@@ -326,7 +326,8 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
     this.dirty.delete(id);
     if (this.options.store) {
       const store = this.options.store;
-      this.saving = this.saving.then(() => store.remove(id)).catch(() => undefined);
+      const removed = store.remove(id).catch(() => undefined);
+      this.saving = this.saving.then(() => removed);
     }
     this.emit('removed', id);
   }
@@ -350,9 +351,9 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
     for (const id of ids) {
       const r = this.rollouts.get(id);
       if (!r) continue;
-      // a copy now: later changes must not race the store's write
-      const snapshot = JSON.parse(JSON.stringify(r.data)) as RolloutData;
-      this.saving = this.saving.then(() => store.save(snapshot)).catch((err: Error) => void this.emit('state', { rolloutId: id, state: r.data.state, previous: r.data.state, reason: `not saved: ${err.message}`, counts: r.counts() }));
+      // a store serialises what it is given at once: later changes do not race its write
+      const written = store.save(r.data).catch((err: Error) => void this.emit('state', { rolloutId: id, state: r.data.state, previous: r.data.state, reason: `not saved: ${err.message}`, counts: r.counts() }));
+      this.saving = this.saving.then(() => written);
     }
     return this.saving;
   }

@@ -88,6 +88,7 @@ export interface RolloutData {
  */
 export interface RolloutStore {
   load(): Promise<RolloutData[]>;
+  /** serialises `data` before it returns; the promise says when the write is durable */
   save(data: RolloutData): Promise<void>;
   remove(rolloutId: string): Promise<void>;
 }
