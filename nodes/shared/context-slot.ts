@@ -1,5 +1,5 @@
 /**
- * One value a node keeps in its context (the platform's registry, firmware-state's records): read
+ * One value a node keeps in its context (firmware-state's records): read
  * back once at start, and written shortly after it changes, many changes making one write. Reading
  * or writing never throws: a failure is handed to `warn` (the node's log), and a failed read
  * restores nothing.
@@ -42,11 +42,6 @@ export class ContextSlot {
   /** The value changed: write it within delayMs. */
   changed(): void {
     this.timer ??= setTimeout(() => this.save(), this.opts.delayMs);
-  }
-
-  /** Write now what a change left unwritten (on close). */
-  flush(): void {
-    if (this.timer) this.save();
   }
 
   /** Write now, whether or not anything changed. */
