@@ -3,6 +3,7 @@
  * with validate.ts `compile`), and the persisted per-device record. No Node-RED import.
  */
 import { ID_PATTERN } from '../protocol/topics';
+import { DOWNLOAD_FAILURES, INSTALL_FAILURES } from '../protocol/rc';
 import type { FirmwareAttributes } from '../protocol/messages';
 
 /** msg.payload of the output: what the user's flow must do for one device. */
@@ -74,11 +75,11 @@ export const firmwareInputSchema: Record<string, unknown> = {
   allOf: [
     {
       if: { properties: { result: { const: 'downloadFailed' } } },
-      then: { properties: { updateStatus: { enum: [2, 3, 4, 6] } }, required: ['updateStatus'] },
+      then: { properties: { updateStatus: { enum: [...DOWNLOAD_FAILURES] } }, required: ['updateStatus'] },
     },
     {
       if: { properties: { result: { const: 'installFailed' } } },
-      then: { properties: { updateStatus: { enum: [2, 5] } }, required: ['updateStatus'] },
+      then: { properties: { updateStatus: { enum: [...INSTALL_FAILURES] } }, required: ['updateStatus'] },
     },
     {
       if: { properties: { result: { enum: ['downloaded', 'installed', 'accepted', 'failed', 'unsupported'] } } },

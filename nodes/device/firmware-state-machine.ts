@@ -14,7 +14,7 @@
  * - every field a transition writes is notified, even one that keeps its value (a second failure
  *   with the same status still tells the platform why).
  */
-import { FirmwareState, UpdateStatus } from '../protocol/rc';
+import { DOWNLOAD_FAILURES, FirmwareState, INSTALL_FAILURES, UpdateStatus } from '../protocol/rc';
 
 export type FirmwareEvent = 'download' | 'downloaded' | 'downloadFailed' | 'update' | 'installed' | 'installFailed';
 export const FIRMWARE_EVENTS: readonly FirmwareEvent[] = ['download', 'downloaded', 'downloadFailed', 'update', 'installed', 'installFailed'];
@@ -49,7 +49,7 @@ export const TRANSITIONS: readonly Transition[] = [
     event: 'downloadFailed',
     from: { state: FirmwareState.DOWNLOADING, installing: false },
     to: { state: FirmwareState.IDLE, updateStatus: 'given' },
-    statuses: [UpdateStatus.OUT_OF_MEMORY, UpdateStatus.CONNECTION_LOST, UpdateStatus.VERIFICATION_FAILED, UpdateStatus.INVALID_URI],
+    statuses: DOWNLOAD_FAILURES,
   },
   {
     event: 'update',
@@ -66,7 +66,7 @@ export const TRANSITIONS: readonly Transition[] = [
     event: 'installFailed',
     from: { state: FirmwareState.DOWNLOADED, installing: true },
     to: { state: FirmwareState.IDLE, updateStatus: 'given' },
-    statuses: [UpdateStatus.OUT_OF_MEMORY, UpdateStatus.UNSUPPORTED_IMAGE],
+    statuses: INSTALL_FAILURES,
   },
 ];
 

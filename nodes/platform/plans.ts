@@ -8,7 +8,7 @@
  * Sources: the seed and protocol.md §3.8 (device actions), §3.9 (firmware), §3.10 (custom), §8.6-8.7.
  */
 import { PlatformPath, customPath } from '../protocol/topics';
-import { UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from '../protocol/rc';
+import { DOWNLOAD_FAILURES, INSTALL_FAILURES, UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from '../protocol/rc';
 import { FIRMWARE_PARAMETERS, type FirmwareAttributes } from '../protocol/messages';
 
 /** The `status` of a management request and of each of its device rows (protocol.md §5). */
@@ -146,20 +146,6 @@ const cancelStep: ExchangeStep = {
   observation: 'close',
 };
 
-export const DOWNLOAD_FAILURES: readonly number[] = [
-  UpdateStatus.OUT_OF_MEMORY,
-  UpdateStatus.CONNECTION_LOST,
-  UpdateStatus.VERIFICATION_FAILED,
-  UpdateStatus.INVALID_URI,
-];
-export const INSTALL_FAILURES: readonly number[] = [
-  UpdateStatus.OUT_OF_MEMORY,
-  UpdateStatus.UNSUPPORTED_IMAGE,
-  UpdateStatus.CONNECTION_LOST,
-  UpdateStatus.VERIFICATION_FAILED,
-  UpdateStatus.INVALID_URI,
-];
-
 /**
  * download: state 2 = downloaded; state 0 with an error updateStatus = failed (protocol.md §3.9).
  * A device back to idle after downloading has stopped, even when its notify left out an updateStatus
@@ -180,11 +166,18 @@ export function judgeDownload(ctx: StepContext): Judgement {
 /**
  * install: updateStatus 0 with state 0 = success; or updateStatus back to 0 after 1 (devices that
  * notify one field at a time, or were already idle after a reboot, protocol.md §7.3, §10).
+ * updateStatus 2 or 5 (INSTALL_FAILURES) = failed. Any other error status is no install outcome
+ * (3, 4 and 6 speak of a download): failed too, named as such, so that it never leaves the
+ * request waiting for its install timeout (tolerance, docs/protocol.md §8.5).
  */
 export function judgeInstall(ctx: StepContext): Judgement {
   const fw = ctx.firmware;
-  if (fw.updateStatus !== undefined && INSTALL_FAILURES.includes(fw.updateStatus)) {
-    return { outcome: 'failure', message: `update failed: ${UPDATE_STATUS_TEXT[fw.updateStatus]} (updateStatus ${fw.updateStatus})` };
+  const s = fw.updateStatus;
+  if (s !== undefined && INSTALL_FAILURES.includes(s)) {
+    return { outcome: 'failure', message: `update failed: ${UPDATE_STATUS_TEXT[s]} (updateStatus ${s})` };
+  }
+  if (s !== undefined && s !== UpdateStatus.SUCCESS && s !== UpdateStatus.IN_PROGRESS) {
+    return { outcome: 'failure', message: `update failed: updateStatus ${s} (${UPDATE_STATUS_TEXT[s] ?? 'unknown'}) is not an install outcome` };
   }
   if (fw.updateStatus === UpdateStatus.SUCCESS && (fw.state === FirmwareState.IDLE || ctx.sawInProgress)) return { outcome: 'success' };
   return undefined;

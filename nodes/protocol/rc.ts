@@ -50,6 +50,20 @@ export const UpdateStatus = {
   UNSUPPORTED_IMAGE: 5,
   INVALID_URI: 6,
 } as const;
+/**
+ * The updateStatus values that end a firmware download or an install as failed, the one list of
+ * each for both sides (docs/protocol.md §3.9, §8.6, §8.7): what our device may report (its state
+ * machine and its input schema) and what the platform judges a failure of that step.
+ * download: 2 out of memory, 3 connection lost, 4 verification failed, 6 invalid URI;
+ * install: 2 out of memory, 5 unsupported image.
+ */
+export const DOWNLOAD_FAILURES: readonly number[] = [
+  UpdateStatus.OUT_OF_MEMORY,
+  UpdateStatus.CONNECTION_LOST,
+  UpdateStatus.VERIFICATION_FAILED,
+  UpdateStatus.INVALID_URI,
+];
+export const INSTALL_FAILURES: readonly number[] = [UpdateStatus.OUT_OF_MEMORY, UpdateStatus.UNSUPPORTED_IMAGE];
 export const UPDATE_STATUS_TEXT: Record<number, string> = {
   0: 'success',
   1: 'in progress',
