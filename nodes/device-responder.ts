@@ -12,6 +12,7 @@ import { compile } from './protocol/validate';
 import { deviceKey, type DeviceRef } from './protocol/topics';
 import { answerMessageSchema, manageMessageSchema, type ActionMessage, type AnswerMessage, type DeviceAction, type ManageMessage } from './device/responder-messages';
 import { deviceOf, statusLook } from './shared/handler-node';
+import { OnceAMinute, reasonOf } from './shared/once-a-minute';
 
 const validateAnswer = compile<AnswerMessage>(answerMessageSchema);
 const validateManage = compile<ManageMessage>(manageMessageSchema);
@@ -71,6 +72,19 @@ export = function (RED: NodeAPI): void {
     };
     host.addUser(user);
 
+    // answers not sent (a broker outage fails every answer under way at once): the first of each
+    // reason is said at once, the others counted and said once a minute, not one line per device
+    let lastNotSent: { reqId: string; err: Error } | undefined;
+    const notSentLog = new OnceAMinute((_reason, count) => {
+      const { reqId, err } = lastNotSent!;
+      if (count > 1) node.error(RED._('device-responder.errors.publish-count', { count, error: err.message }));
+      else node.error(RED._('device-responder.errors.publish', { reqId, error: err.message }));
+    });
+    const notSent = (reqId: string, err: Error) => {
+      lastNotSent = { reqId, err };
+      notSentLog.note(reasonOf(err.message));
+    };
+
     const answer = (w: Waiting, rc: number, message?: string) => {
       clearTimeout(w.timer);
       const list = waiting.get(w.req.reqId);
@@ -94,9 +108,7 @@ export = function (RED: NodeAPI): void {
         seen++;
         if (!supported[action]) {
           // the wire message is protocol data for the platform, in English
-          void answer({ req }, 501, `${action} is not supported by this device`).catch((err: Error) =>
-            node.error(RED._('device-responder.errors.publish', { reqId: req.reqId, error: err.message })),
-          );
+          void answer({ req }, 501, `${action} is not supported by this device`).catch((err: Error) => notSent(req.reqId, err));
           return;
         }
         const out = { topic: action, payload: { action, reqId: req.reqId, typeId: req.device.typeId, deviceId: req.device.deviceId } satisfies ActionMessage };
@@ -104,7 +116,7 @@ export = function (RED: NodeAPI): void {
           // answer first, then act: the flow may restart the process (protocol.md §7, item 4)
           answer({ req }, 202).then(
             () => node.send(out),
-            (err: Error) => node.error(RED._('device-responder.errors.publish', { reqId: req.reqId, error: err.message })),
+            (err: Error) => notSent(req.reqId, err),
           );
           return;
         }

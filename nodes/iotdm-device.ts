@@ -10,8 +10,10 @@ import { DeviceAgent } from './device/device-agent';
 import type { DevicePort } from './device/device-port';
 import type { DeviceAgentHost } from './device/agent-host';
 import type { ConnectionUser } from './protocol/link';
+import type { MessageErrorEvent } from './device/agent-model';
 import { parseDeviceList } from './device/device-ranges';
-import { isValidId, type DeviceRef } from './protocol/topics';
+import { deviceKey, isValidId, type DeviceRef } from './protocol/topics';
+import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
 import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './protocol/messages';
 import { tlsOptionsOf } from './shared/tls-options';
 
@@ -147,30 +149,42 @@ export = function (RED: NodeAPI): void {
     node.agent = agent;
     for (const u of users) connection.addUser(u);
 
-    let lastTransportError = '';
-    connection.on('transportError', (err: Error) => {
-      // mqtt.js repeats the same error on every reconnect attempt: log it when it changes
-      if (err.message === lastTransportError) return;
-      lastTransportError = err.message;
-      node.warn(RED._('iotdm-device.errors.connection', { error: err.message }));
-    });
+    // mqtt.js repeats the same error on every reconnect attempt: log it when it changes
+    const transportError = new OnChange((text) => node.warn(RED._('iotdm-device.errors.connection', { error: text })));
+    connection.on('transportError', (err: Error) => transportError.note(err.message));
     connection.on('state', (state: string) => {
       if (state === 'connected') {
-        lastTransportError = '';
+        transportError.reset();
         node.log(RED._('iotdm-device.log.connected', { url: options.url }));
       }
     });
-    agent.on('messageError', (e) => {
-      node.error(RED._('iotdm-device.errors.bad-message', { topic: e.topic, error: e.error.message }), {
-        topic: e.topic,
-        payload: e.payload,
-        error: e.error,
-      } as never);
+    // invalid messages: the first of each device and reason at once (a Catch node sees it), the
+    // others counted and said once a minute; topics are sender-chosen, so quoted as excerpts
+    let invalidNow: MessageErrorEvent | undefined;
+    const invalid = new OnceAMinute((_key, count) => {
+      const e = invalidNow!;
+      const topic = excerpt(e.topic, 120);
+      const text =
+        count > 1
+          ? RED._('iotdm-device.errors.bad-messages', { count, device: e.device ? deviceKey(e.device) : '?', topic, error: e.error.message })
+          : RED._('iotdm-device.errors.bad-message', { topic, error: e.error.message });
+      node.error(text, { topic: e.topic, payload: e.payload, error: e.error } as never);
     });
     // the agent catches what it can; a throw that escapes it still reaches a Catch node
     connection.on('handlerError', (err: Error, topic: string, payload: Buffer) => {
       node.error(RED._('iotdm-device.errors.handler', { topic, error: err.message }), { topic, payload: payload.toString('utf8') } as never);
     });
+    agent.on('messageError', (e) => {
+      invalidNow = e;
+      invalid.note(`${e.device ? deviceKey(e.device) : ''}|${e.topic.split('/').slice(5).join('/').slice(0, 64)}|${reasonOf(e.error.message)}`);
+    });
+    let dropped: { topic: string; bytes: number; max: number } | undefined;
+    const tooLarge = new OnceAMinute((_k, count) => node.warn(RED._('iotdm-device.log.dropped', { ...dropped, topic: excerpt(dropped!.topic, 120), count })));
+    connection.on('dropped', (d: { topic: string; bytes: number; max: number }) => {
+      dropped = d;
+      tooLarge.note('dropped');
+    });
+    connection.on('quickCloses', (closes: number, messages: number) => node.warn(RED._('iotdm-device.log.quick-closes', { closes, messages })));
     agent.on('handlerError', (e) => {
       node.error(RED._('iotdm-device.errors.handler', { topic: e.topic, error: e.error.message }), { topic: e.topic, reqId: e.reqId } as never);
     });

@@ -17,7 +17,8 @@ import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platf
 import { configNumber } from './shared/config-number';
 import { openPlatformStore } from './shared/platform-store';
 import { persistRegistry, restoreRegistry } from './platform/registry-store';
-import { OnceAMinute, excerpt } from './shared/once-a-minute';
+import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
+import { MAX_DM_PAYLOAD } from './transport/scoping';
 
 
 export = function (RED: NodeAPI): void {
@@ -40,6 +41,7 @@ export = function (RED: NodeAPI): void {
         alwaysSendFirmwareUpdate: !!config.alwaysSendFirmwareUpdate,
         maxRetained: configNumber(config.retainCount, 200),
         retentionMs: configNumber(config.retainHours, 24) * 3_600_000,
+        bounds: { metadataBytes: Math.max(1, configNumber(config.maxMetadata, 16)) * 1024 },
       },
     );
     node.platform = platform;
@@ -49,8 +51,18 @@ export = function (RED: NodeAPI): void {
     const unmatched = new OnceAMinute((device, count) => node.warn(RED._('iotdm-platform.log.unmatched', { device: excerpt(device), count })));
     platform.on('unmatched', (_resp, device) => unmatched.note(deviceKey(device)));
 
+    // invalid messages: the first of each device and reason goes to the Catch nodes at once, the
+    // others are counted and said once a minute (a device sending thousands must not flood the log)
+    let invalidNow: { err: Error; msg: Record<string, unknown> } | undefined;
+    const invalid = new OnceAMinute((_key, count) => {
+      const { err, msg } = invalidNow!;
+      const device = msg.device ? deviceKey(msg.device as never) : '?';
+      const shown = count > 1 ? new Error(RED._('iotdm-platform.log.invalid-count', { count, device: excerpt(device), error: err.message })) : err;
+      users.report(shown, msg as never);
+    });
     platform.on('invalid', (err, info) => {
-      users.report(err, { topic: info.topic, payload: info.payload, device: info.device } as never);
+      invalidNow = { err, msg: { topic: info.topic, payload: info.payload, device: info.device } };
+      invalid.note(`${info.device ? deviceKey(info.device) : ''}|${info.topic.split('/').slice(5).join('/').slice(0, 64)}|${reasonOf(err.message)}`);
     });
 
     // the registry and the requests survive a restart and a deploy: a journal in the user directory
@@ -89,6 +101,20 @@ export = function (RED: NodeAPI): void {
       users.forEach((u) => (u as PlatformUser).onNotice?.(RED._('iotdm-platform.status.protocol-refused', { clientId: excerpt(clientId, 40) })));
     });
 
+    // what could not be sent: one line per minute, and a status when the broker keeps closing on us
+    function watchOutbound(c: Connection): void {
+      let dropped: { topic: string; bytes: number; max: number } | undefined;
+      const tooLarge = new OnceAMinute((_k, count) => node.warn(RED._('iotdm-platform.log.dropped', { ...dropped, topic: excerpt(dropped!.topic, 120), count })));
+      c.on('dropped', (d: { topic: string; bytes: number; max: number }) => {
+        dropped = d;
+        tooLarge.note('dropped');
+      });
+      c.on('quickCloses', (closes: number, messages: number) => {
+        node.warn(RED._('iotdm-platform.log.quick-closes', { closes, messages }));
+        users.forEach((u) => (u as PlatformUser).onNotice?.(RED._('iotdm-platform.status.quick-closes')));
+      });
+    }
+
     const tls = tlsOptionsOf(RED, config.tls);
     const creds = node.credentials ?? {};
 
@@ -126,22 +152,22 @@ export = function (RED: NodeAPI): void {
         passphrase: config.broker === 'external' ? tls?.passphrase : undefined,
         servername: tls?.servername,
         rejectUnauthorized,
+        // what the broker takes: the embedded broker's cap, or what the operator says of the external one
+        maxPayloadBytes: config.broker === 'external' ? Math.max(1, configNumber(config.maxMessage, 128)) * 1024 : MAX_DM_PAYLOAD,
       });
       node.connection = connection;
       connection.on('state', (s: ConnectionState, detail?: string) => setState(s, detail));
       // say each distinct connection error once (a refused login would otherwise look like "connecting")
-      let lastError = '';
-      connection.on('transportError', (err: Error) => {
-        if (err.message !== lastError) node.warn(RED._('iotdm-platform.errors.connection', { error: err.message }));
-        lastError = err.message;
-      });
+      const connectionError = new OnChange((text) => node.warn(RED._('iotdm-platform.errors.connection', { error: text })));
+      connection.on('transportError', (err: Error) => connectionError.note(err.message));
       connection.on('state', (s: ConnectionState) => {
-        if (s === 'connected') lastError = '';
+        if (s === 'connected') connectionError.reset();
       });
       // the platform catches what it can; a throw that escapes it still reaches a Catch node
       connection.on('handlerError', (err: Error, topic: string, payload: Buffer) => {
         users.report(new Error(RED._('iotdm-platform.errors.handler', { topic, error: err.message })), { topic, payload: payload.toString('utf8') } as never);
       });
+      watchOutbound(connection);
       connection.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
     }
 

@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { parseTopic, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
-import { check, parsePayload, ValidationError, isValid, type MessageTypes } from '../protocol/validate';
+import { check, parsePayload, storedWithin, ValidationError, isValid, type MessageTypes } from '../protocol/validate';
+import { BOUNDS, excerpt, type Bounds } from '../protocol/bounds';
 import { RC } from '../protocol/rc';
 import { readReqId } from '../protocol/req-id';
 import { normalizeResponse, notifyFields, type DmResponse, type FirmwareAttributes, type NotifyRequest } from '../protocol/messages';
@@ -46,16 +47,26 @@ function isDeviceRequest(name: string): name is DeviceRequestName {
   return Object.hasOwn(DEVICE_REQUESTS, name);
 }
 
+export interface PlatformOptions extends RequestManagerOptions {
+  /** bounds of inbound messages and stored records (bounds.ts); the operator may raise metadataBytes */
+  bounds?: Partial<Bounds>;
+}
+
+/** The longest message text of an answer to a device (the text is ours, its quotes are excerpts). */
+const ANSWER_MESSAGE_CHARS = 300;
+
 export class Platform extends EventEmitter<PlatformEvents> {
   readonly registry: Registry;
   readonly requests: RequestManager;
+  readonly bounds: Bounds;
 
   constructor(
     private readonly publish: Publish,
-    options: RequestManagerOptions = {},
+    options: PlatformOptions = {},
   ) {
     super();
-    this.registry = new Registry(options.now);
+    this.bounds = { ...BOUNDS, ...options.bounds };
+    this.registry = new Registry(options.now, this.bounds.logBytes);
     this.requests = new RequestManager(this.registry, publish, options);
   }
 
@@ -65,7 +76,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
    */
   private answer(device: DeviceRef, reqId: string, rc: number, message?: string): void {
     const body: Record<string, unknown> = { reqId, rc };
-    if (message) body.message = message;
+    if (message) body.message = message.length > ANSWER_MESSAGE_CHARS ? `${message.slice(0, ANSWER_MESSAGE_CHARS)}…` : message;
     this.publish(platformTopic(PlatformPath.response, device), JSON.stringify(body)).catch(() => undefined);
   }
 
@@ -73,19 +84,19 @@ export class Platform extends EventEmitter<PlatformEvents> {
     const raw = typeof payload === 'string' ? payload : payload.toString('utf8');
     const parsed = parseTopic(topic);
     if (!parsed || parsed.root !== 'iotdevice-1' || !parsed.device) {
-      this.emit('invalid', new ValidationError(`not a device-scoped iotdevice-1 topic: ${topic}`), { topic, payload: raw });
+      this.emit('invalid', new ValidationError(`not a device-scoped iotdevice-1 topic: ${excerpt(topic, 80)}`), { topic, payload: raw });
       return;
     }
     const device = parsed.device;
     let data: unknown;
     try {
-      data = parsePayload(raw);
+      data = parsePayload(payload, this.bounds);
     } catch (err) {
       this.reject(device, topic, raw, undefined, err as ValidationError);
       return;
     }
     if (!parsed.name) {
-      this.reject(device, topic, raw, data, new ValidationError(`unknown device-management topic "${parsed.path}"`));
+      this.reject(device, topic, raw, data, new ValidationError(`unknown device-management topic "${excerpt(parsed.path, 80)}"`));
       return;
     }
     try {
@@ -114,6 +125,9 @@ export class Platform extends EventEmitter<PlatformEvents> {
       }
       case 'manage': {
         const m = check('manage', data);
+        // nothing of a manage is kept unless all of it fits the record's bounds
+        storedWithin('d.metadata', m.d?.metadata, this.bounds.metadataBytes);
+        storedWithin('d.deviceInfo', m.d?.deviceInfo, this.bounds.deviceInfoBytes);
         reg.manage(device, m.d ?? {});
         this.answer(device, m.reqId, RC.OK);
         this.emit('deviceRequest', name, device, RC.OK);
@@ -151,6 +165,9 @@ export class Platform extends EventEmitter<PlatformEvents> {
       return;
     }
     let firmware: Partial<FirmwareAttributes> | undefined;
+    let deviceInfo: Record<string, unknown> | undefined;
+    let location: MessageTypes['location']['d'] | undefined;
+    // every field is checked before any is kept: a notify is applied whole or not at all
     for (const f of notifyFields(n)) {
       if (f.field === 'mgmt.firmware') {
         if (!f.value || typeof f.value !== 'object' || !isValid('firmwareValue', f.value)) {
@@ -163,11 +180,15 @@ export class Platform extends EventEmitter<PlatformEvents> {
         if (!isValid('firmwareValue', one)) throw new ValidationError(`${f.field}: invalid value`);
         firmware = { ...firmware, ...one };
       } else if (f.field.startsWith('deviceInfo.') && typeof f.value === 'string') {
-        rec.deviceInfo = { ...rec.deviceInfo, [f.field.slice('deviceInfo.'.length)]: f.value };
+        deviceInfo = { ...(deviceInfo ?? rec.deviceInfo), [f.field.slice('deviceInfo.'.length)]: f.value };
       } else if (f.field === 'location' && f.value && typeof f.value === 'object') {
-        this.registry.setLocation(device, check('location', { reqId: 'notify', d: f.value }).d);
+        location = check('location', { reqId: 'notify', d: f.value }).d;
       }
     }
+    if (deviceInfo) storedWithin('deviceInfo', deviceInfo, this.bounds.deviceInfoBytes);
+    if (firmware) storedWithin('mgmt.firmware', { ...rec.mgmt.firmware, ...firmware }, this.bounds.firmwareBytes);
+    if (deviceInfo) rec.deviceInfo = deviceInfo as typeof rec.deviceInfo;
+    if (location) this.registry.setLocation(device, location);
     this.registry.seen(device);
     if (firmware) {
       this.registry.mergeFirmware(device, firmware);

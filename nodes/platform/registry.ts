@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { deviceKey, type DeviceRef } from '../protocol/topics';
+import { checkBounds } from '../protocol/bounds';
 import {
   normalizeSupports,
   type DeviceInfo,
@@ -44,6 +45,11 @@ export interface StoredLogEntry {
 export const MAX_LOG_ENTRIES = 100;
 export const MAX_ERROR_CODES = 100;
 
+/** About the length of a stored log entry as JSON (its texts and the keys around them). */
+function logEntryChars(e: StoredLogEntry): number {
+  return e.message.length + (e.logData?.length ?? 0) + e.timestamp.length + 64;
+}
+
 export interface RegistryEvents {
   /** a device was created, managed, unmanaged, changed or removed */
   change: [record: DeviceRecord | undefined, key: string];
@@ -57,7 +63,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** the dormantDateTime (ms) the armed timer is for */
   private dormancyAt = Infinity;
 
-  constructor(private readonly now: () => Date = () => new Date()) {
+  constructor(
+    private readonly now: () => Date = () => new Date(),
+    /** characters of a device's diag log (bounds.ts logBytes): appending more drops the oldest */
+    private readonly maxLogChars = 262144,
+  ) {
     super();
   }
 
@@ -199,6 +209,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (entry.data) stored.logData = entry.data; // `data` on the wire, `logData` in the model (§3.5)
     rec.diag.log.push(stored);
     if (rec.diag.log.length > MAX_LOG_ENTRIES) rec.diag.log.splice(0, rec.diag.log.length - MAX_LOG_ENTRIES);
+    let chars = 0;
+    for (const e of rec.diag.log) chars += logEntryChars(e);
+    while (chars > this.maxLogChars && rec.diag.log.length > 1) chars -= logEntryChars(rec.diag.log.shift()!);
     this.touch(rec);
     this.changed(rec, deviceKey(ref));
     return rec;
@@ -308,6 +321,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
     let n = 0;
     for (const d of s.devices as DeviceRecord[]) {
       if (!d || typeof d.typeId !== 'string' || typeof d.deviceId !== 'string') continue;
+      // a record from before the bounds may nest deeper than the context's JSON.stringify can go
+      try {
+        checkBounds(d, { itemsPerArray: Infinity, valuesPerMessage: Infinity });
+      } catch {
+        continue;
+      }
       this.devices.set(deviceKey(d), {
         ...d,
         supports: d.supports ?? {},

@@ -8,6 +8,7 @@
  */
 import { ID_PATTERN } from './topics';
 import { normalizeRc } from './rc';
+import { BOUNDS } from './bounds';
 
 type Schema = Record<string, unknown>;
 
@@ -134,6 +135,9 @@ export const addLogSchema: Schema = {
   required: ['reqId', 'd'],
 };
 
+/** A field name: echoed in answers (404 "not found: ..."), so bounded (bounds.ts) */
+const FIELD_NAME = { type: 'string', minLength: 1, maxLength: BOUNDS.fieldName } as const;
+
 export interface FieldValue {
   field: string;
   value?: unknown;
@@ -144,7 +148,7 @@ function fieldValueList(maxItems: number, requireValue: boolean): Schema {
     type: 'array',
     minItems: 1,
     maxItems,
-    items: { type: 'object', properties: { field: { type: 'string', minLength: 1 } }, required: requireValue ? ['field', 'value'] : ['field'] },
+    items: { type: 'object', properties: { field: FIELD_NAME }, required: requireValue ? ['field', 'value'] : ['field'] },
   };
 }
 
@@ -159,8 +163,8 @@ export const notifySchema: Schema = {
     d: {
       type: 'object',
       properties: {
-        fields: fieldValueList(64, true),
-        field: { type: 'string', minLength: 1 },
+        fields: fieldValueList(BOUNDS.fieldsPerNotify, true),
+        field: FIELD_NAME,
       },
       anyOf: [{ required: ['fields'] }, { required: ['field', 'value'] }],
     },
@@ -256,7 +260,7 @@ export const updateSchema: Schema = {
     d: {
       type: 'object',
       properties: {
-        fields: fieldValueList(16, false),
+        fields: fieldValueList(BOUNDS.fieldsPerUpdate, false),
       },
       required: ['fields'],
     },
@@ -271,11 +275,11 @@ export interface ObserveRequest {
 const FIELD_LIST = {
   type: 'array',
   minItems: 1,
-  maxItems: 16,
+  maxItems: BOUNDS.fieldsPerUpdate,
   items: {
     anyOf: [
-      { type: 'string', minLength: 1 },
-      { type: 'object', properties: { field: { type: 'string', minLength: 1 } }, required: ['field'] },
+      FIELD_NAME,
+      { type: 'object', properties: { field: FIELD_NAME }, required: ['field'] },
     ],
   },
 };
@@ -304,7 +308,7 @@ export const customActionSchema: Schema = {
     d: {
       type: 'object',
       properties: {
-        fields: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' } }, required: ['field'] } },
+        fields: { type: 'array', maxItems: BOUNDS.fieldsPerNotify, items: { type: 'object', properties: { field: { type: 'string', maxLength: BOUNDS.fieldName } }, required: ['field'] } },
       },
     },
   },
@@ -350,7 +354,7 @@ export const mgmtRequestBodySchema: Schema = {
     },
     parameters: {
       type: 'array',
-      maxItems: 64,
+      maxItems: BOUNDS.parametersPerRequest,
       items: {
         type: 'object',
         properties: { name: { type: 'string', minLength: 1, maxLength: 255 }, value: { type: 'string', maxLength: 4096 } },

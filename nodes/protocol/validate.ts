@@ -5,6 +5,7 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import * as M from './messages';
+import { BOUNDS, BoundsError, checkBounds, excerpt, jsonLength, type Bounds } from './bounds';
 
 const ajv = new Ajv({ allErrors: false, strict: false });
 
@@ -83,11 +84,15 @@ export class ValidationError extends Error {
   }
 }
 
+/**
+ * The schema errors as a short text. The path of an error is made of the sender's keys: it is quoted
+ * as an escaped excerpt, never whole (a 60,000-character key must not come back in the answer).
+ */
 export function formatErrors(errors: ErrorObject[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'invalid';
   return errors
     .slice(0, 3)
-    .map((e) => `${e.instancePath || '(root)'} ${e.message}${e.params && 'allowedValues' in e.params ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''}`)
+    .map((e) => `${e.instancePath ? excerpt(e.instancePath, 80) : '(root)'} ${e.message}${e.params && 'allowedValues' in e.params ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''}`)
     .join('; ');
 }
 
@@ -96,17 +101,64 @@ export function isValid<N extends SchemaName>(name: N, data: unknown): data is M
 }
 
 export function check<N extends SchemaName>(name: N, data: unknown): MessageTypes[N] {
+  if (name === 'mgmtRequestBody') checkRequestBody(data);
   if (isValid(name, data)) return data;
   const errors = validator(name).errors;
   throw new ValidationError(formatErrors(errors), errors ?? []);
 }
 
 /**
- * Parse an MQTT payload as JSON. IBM's embedded C clients send firmware responses with an unquoted
- * reqId (`{"rc":202,"reqId":7b24-...}`, protocol.md §7): that one defect is repaired, nothing else.
+ * The REST body (docs/protocol.md §5) within the bounds: whatever its source (the HTTP API, a
+ * flow's msg.payload), and the parameters small enough that the initiate carrying them fits the
+ * broker's message limit.
  */
-export function parsePayload(payload: Buffer | string): unknown {
+function checkRequestBody(data: unknown): void {
+  withinBounds(data);
+  const params = (data as { parameters?: unknown } | null)?.parameters;
+  if (!Array.isArray(params)) return;
+  let chars = 0;
+  for (const p of params) {
+    const v = (p as { value?: unknown } | null)?.value;
+    if (typeof v === 'string') chars += v.length;
+  }
+  if (chars > BOUNDS.parametersChars) {
+    throw new ValidationError(`/parameters: values of more than ${BOUNDS.parametersChars} characters together`);
+  }
+}
+
+/** checkBounds, its failure as a ValidationError (the protocol's 400). */
+export function withinBounds(data: unknown, bounds?: Partial<Bounds>): void {
+  try {
+    checkBounds(data, bounds);
+  } catch (err) {
+    if (err instanceof BoundsError) throw new ValidationError(err.message);
+    throw err;
+  }
+}
+
+/** A part of a device's stored record (metadata, deviceInfo...) no larger than `max` bytes as JSON, else the protocol's 400. */
+export function storedWithin(what: string, value: unknown, max: number): void {
+  const n = jsonLength(value);
+  if (n > max) throw new ValidationError(`${what} is ${n} bytes as JSON, more than ${max}`);
+}
+
+/**
+ * Parse an MQTT payload as JSON and hold it to the bounds (bounds.ts): a payload larger than
+ * BOUNDS.payloadBytes is refused unparsed. IBM's embedded C clients send firmware responses with an
+ * unquoted reqId (`{"rc":202,"reqId":7b24-...}`, docs/protocol.md §7): that one defect is repaired,
+ * nothing else.
+ */
+export function parsePayload(payload: Buffer | string, bounds?: Partial<Bounds>): unknown {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const max = bounds?.payloadBytes ?? BOUNDS.payloadBytes;
+  if (size > max) throw new ValidationError(`payload of ${size} bytes, more than ${max}`);
   const text = typeof payload === 'string' ? payload : payload.toString('utf8');
+  const data = parseJson(text);
+  withinBounds(data, bounds);
+  return data;
+}
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -118,6 +170,7 @@ export function parsePayload(payload: Buffer | string): unknown {
         /* fall through */
       }
     }
-    throw new ValidationError(`payload is not JSON: ${(err as Error).message}`);
+    // V8's text quotes the start of the payload: escaped and capped here
+    throw new ValidationError(`payload is not JSON: ${excerpt((err as Error).message, 100)}`);
   }
 }

@@ -4,6 +4,8 @@
  * platform with answers nobody waits for, gives one readable line a minute, not one a message.
  * The number of keys is bounded so that a stream of new keys cannot grow memory.
  */
+import { excerpt as protocolExcerpt } from '../protocol/bounds';
+
 export const WINDOW_MS = 60_000;
 const MAX_KEYS = 1000;
 
@@ -46,7 +48,30 @@ export class OnceAMinute {
 
 /** A client id, device key or other sender-chosen text, fit for one log line: escaped and capped. */
 export function excerpt(text: string, max = 64): string {
-  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  // eslint-disable-next-line no-control-regex
-  return cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return protocolExcerpt(text, max);
+}
+
+/**
+ * Say a text when it differs from the last one said (mqtt.js repeats the same connection error on
+ * every reconnect attempt); reset() once the trouble is over, so the next one is said again.
+ */
+export class OnChange {
+  private last = '';
+  constructor(private readonly say: (text: string) => void) {}
+  note(text: string): void {
+    if (text === this.last) return;
+    this.last = text;
+    this.say(text);
+  }
+  reset(): void {
+    this.last = '';
+  }
+}
+
+/**
+ * The throttling key of an error text: quoted parts and numbers folded, so that messages that differ
+ * only by the sender's values ("at position 7", "token 'x'") count as one reason.
+ */
+export function reasonOf(text: string): string {
+  return text.slice(0, 200).replace(/"[^"]*"|'[^']*'|\d+/g, '#');
 }

@@ -21,6 +21,10 @@ export interface PlatformNodeDef extends NodeDef {
   downloadTimeout: string;
   installTimeout: string;
   maxInFlight: string;
+  /** KiB of d.metadata a device may store (bounds.ts metadataBytes) */
+  maxMetadata?: string;
+  /** KiB: the external broker's message limit */
+  maxMessage?: string;
   alwaysSendFirmwareUpdate: boolean;
   /** keep the registry and the requests in a journal in the user directory (default true) */
   persist?: boolean;

@@ -32,6 +32,30 @@ export interface ConnectionOptions {
   passphrase?: string;
   rejectUnauthorized?: boolean;
   servername?: string;
+  /**
+   * The broker's message limit in bytes of payload (default 131,072: the embedded broker's and
+   * IBM's). A larger publish is never handed to mqtt.js: the broker would close the connection and
+   * mqtt.js would replay the same message first on every reconnect.
+   */
+  maxPayloadBytes?: number;
+  /** closes this soon after a connect count as "closed right after connecting" (default 5 s) */
+  quickCloseMs?: number;
+  /** that many such closes in a row drop what waits to be sent (default 3) */
+  quickClosesToBreak?: number;
+}
+
+/** The default message limit: the embedded broker's cap on DM payloads (scoping.ts MAX_DM_PAYLOAD). */
+export const DEFAULT_MAX_PAYLOAD = 131072;
+
+/** A publish refused before it reached the broker, with a reason a log line and an exchange can name. */
+export class PublishRefused extends Error {
+  constructor(
+    readonly reason: 'too-large' | 'dropped-after-quick-closes',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PublishRefused';
+  }
 }
 
 /** how long re-sent publishes wait for the SUBACK before they go anyway */
@@ -57,6 +81,10 @@ export class Connection extends EventEmitter {
   private corked = false;
   /** when the last connection was lost (undefined while connected, and before the first connect) */
   private offlineSince?: number;
+  readonly maxPayloadBytes: number;
+  private connectedAt = 0;
+  /** closes in a row that came soon after their connect */
+  private quickCloses = 0;
 
   constructor(readonly options: ConnectionOptions) {
     super();
@@ -75,6 +103,7 @@ export class Connection extends EventEmitter {
       // requests reach the broker before our subscription did. This store holds the replay until
       // the broker has acknowledged our subscriptions (see subscribe-first-store.ts).
       outgoingStore: new SubscribeFirstStore((done) => this.resubscribe(done)),
+      queueQoSZero: false, // nothing is queued for a connection that is not there, but QoS 1 in flight
       ca: options.ca,
       cert: options.cert,
       key: options.key,
@@ -83,7 +112,13 @@ export class Connection extends EventEmitter {
     };
     // mqtt.js hands its options to tls.connect, which reads `passphrase` (not in mqtt.js' types)
     if (options.passphrase) (opts as IClientOptions & { passphrase?: string }).passphrase = options.passphrase;
+    this.maxPayloadBytes = options.maxPayloadBytes && options.maxPayloadBytes > 0 ? options.maxPayloadBytes : DEFAULT_MAX_PAYLOAD;
     this.client = mqtt.connect(options.url, opts);
+    // the CONNACK, not 'connect': mqtt.js replays its outgoing store before it emits 'connect', so a
+    // broker that closes on a replayed message is never seen as connected
+    this.client.on('packetreceive', (packet) => {
+      if (packet.cmd === 'connack') this.connectedAt = Date.now();
+    });
     this.client.on('connect', () => {
       // subscriptions are in place and what was held is re-sent: the outage, if any, is over
       const reconnected = this.offlineSince !== undefined;
@@ -94,8 +129,10 @@ export class Connection extends EventEmitter {
     });
     this.client.on('reconnect', () => this.setState('connecting'));
     this.client.on('close', () => {
+      if (this.state === 'closed') return;
       if (this.offlineSince === undefined && this.state === 'connected') this.offlineSince = Date.now();
-      if (this.state !== 'closed') this.setState('disconnected', this.lastError);
+      this.noteClose();
+      this.setState('disconnected', this.lastError);
     });
     this.client.on('error', (err) => {
       this.lastError = err.message;
@@ -164,6 +201,26 @@ export class Connection extends EventEmitter {
     return this.offlineSince === undefined ? 0 : Date.now() - this.offlineSince;
   }
 
+  /**
+   * A broker that closes the connection right after each connect (a message it refuses, replayed by
+   * mqtt.js first on every reconnect) would keep us off it for good: after `quickClosesToBreak` such
+   * closes in a row, every message waiting in mqtt.js' outgoing store is dropped (its publish fails
+   * with a named reason) and 'quickCloses' is emitted, once per episode, for a status and a log line.
+   */
+  private noteClose(): void {
+    const wasConnected = this.connectedAt > 0;
+    const quick = wasConnected && Date.now() - this.connectedAt < (this.options.quickCloseMs ?? 5000);
+    this.connectedAt = 0;
+    if (!wasConnected) return; // a failed connect attempt: mqtt.js' ordinary retry
+    this.quickCloses = quick ? this.quickCloses + 1 : 0;
+    if (this.quickCloses < (this.options.quickClosesToBreak ?? 3)) return;
+    const outgoing = (this.client as unknown as { outgoing?: Record<string, unknown> }).outgoing ?? {};
+    const ids = Object.keys(outgoing).map(Number);
+    for (const id of ids) this.client.removeOutgoingMessage(id);
+    this.emit('quickCloses', this.quickCloses, ids.length);
+    this.quickCloses = 0;
+  }
+
   get connected(): boolean {
     return this.client.connected;
   }
@@ -211,11 +268,25 @@ export class Connection extends EventEmitter {
     };
   }
 
-  /** Publish; resolves when the broker acknowledged it (QoS 1) or it was written (QoS 0). */
+  /**
+   * Publish; resolves when the broker acknowledged it (QoS 1) or it was written (QoS 0). This is the
+   * one way out for both sides: a payload over the broker's limit is refused here (PublishRefused
+   * 'too-large', and a 'dropped' event for one log line), never handed to mqtt.js.
+   */
   publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
+    const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    if (bytes > this.maxPayloadBytes) {
+      const err = new PublishRefused('too-large', `message of ${bytes} bytes is over the broker's limit of ${this.maxPayloadBytes}: not sent`);
+      this.emit('dropped', { topic, bytes, max: this.maxPayloadBytes });
+      return Promise.reject(err);
+    }
     this.coalesceWrites();
     return new Promise((resolve, reject) => {
-      this.client.publish(topic, payload, { qos, retain: false }, (err) => (err ? reject(err) : resolve()));
+      this.client.publish(topic, payload, { qos, retain: false }, (err) => {
+        if (!err) resolve();
+        else if (err.message === 'Message removed') reject(new PublishRefused('dropped-after-quick-closes', 'dropped: the broker closed the connection right after each connect'));
+        else reject(err);
+      });
     });
   }
 

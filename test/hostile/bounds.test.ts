@@ -1,0 +1,64 @@
+/**
+ * The bounds of bounds.ts on their own: the checker walks without recursion and names the bound
+ * broken with a short escaped excerpt, a 10,000-deep payload is refused without a RangeError, and
+ * schema errors quote the sender's keys as excerpts only.
+ */
+import assert from 'node:assert/strict';
+import { BOUNDS, BoundsError, checkBounds, excerpt } from '../../nodes/protocol/bounds';
+import { check, parsePayload, ValidationError } from '../../nodes/protocol/validate';
+
+describe('hostile: bounds', () => {
+  it('a 128 KiB payload nesting 10,000 deep is a ValidationError, never a RangeError', () => {
+    const deep = `{"reqId":"x","d":{"metadata":{"a":${'['.repeat(10000)}${']'.repeat(10000)}}}}`;
+    assert.throws(() => parsePayload(Buffer.from(deep)), (e: Error) => e instanceof ValidationError && /nested deeper than 16/.test(e.message));
+    const objects = `${'{"a":'.repeat(20000)}1${'}'.repeat(20000)}`;
+    assert.ok(objects.length > 100000);
+    assert.throws(() => parsePayload(objects), ValidationError);
+  });
+
+  it('names each bound broken, quoting at most an escaped excerpt of the key', () => {
+    const key = `\u0001\n${'k'.repeat(60000)}`;
+    let err: BoundsError | undefined;
+    try {
+      checkBounds({ d: { supports: { [key]: true } } });
+    } catch (e) {
+      err = e as BoundsError;
+    }
+    assert.ok(err instanceof BoundsError);
+    assert.equal(err.bound, 'keyLength');
+    assert.ok(err.message.length < 200, err.message);
+    assert.ok(!/[\u0000-\u001f]/.test(err.message), 'no control character in the text');
+    assert.ok(err.message.includes('\\u0001\\u000a'));
+    assert.throws(() => checkBounds({ a: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, i])) }), /more than 128 keys/);
+    assert.throws(() => checkBounds({ s: 'x'.repeat(BOUNDS.stringLength + 1) }), /string longer/);
+    assert.throws(() => checkBounds(Array.from({ length: 5001 }, () => 1)), /more than 5000 items/);
+    assert.throws(() => checkBounds(Array.from({ length: 4000 }, () => [1, 2, 3, 4, 5])), /values in one message/);
+    assert.doesNotThrow(() => checkBounds({ reqId: 'r', d: { metadata: { a: [[[{ b: 'c' }]]] }, lifetime: 0 } }));
+  });
+
+  it('a payload larger than the bound is refused unparsed', () => {
+    assert.throws(() => parsePayload(Buffer.alloc(BOUNDS.payloadBytes + 1, 0x20)), /payload of 262145 bytes/);
+  });
+
+  it('schema errors and JSON errors quote excerpts of what the sender chose', () => {
+    const key = '"'.repeat(60000);
+    assert.throws(
+      () => check('manage', { reqId: 'r', d: { supports: { [key]: 'yes' } } }),
+      (e: Error) => e.message.length < 400,
+    );
+    assert.throws(() => parsePayload(`\u0007${'x'.repeat(5000)}`), (e: Error) => e.message.length < 200 && !/\u0007/.test(e.message));
+    assert.equal(excerpt('a\u0000b\nc'), 'a\\u0000b\\u000ac');
+    assert.equal(excerpt('y'.repeat(100), 10), `${'y'.repeat(10)}…`);
+  });
+
+  it('the REST body: parameters of more than 64 KiB together are refused', () => {
+    const body = {
+      action: 'bundle/act',
+      devices: [{ typeId: 't', deviceId: 'd' }],
+      parameters: Array.from({ length: 64 }, (_, i) => ({ name: `p${i}`, value: 'v'.repeat(4096) })),
+    };
+    assert.throws(() => check('mgmtRequestBody', body), /parameters: values of more than 65536/);
+    body.parameters = body.parameters.slice(0, 15);
+    assert.doesNotThrow(() => check('mgmtRequestBody', body));
+  });
+});
