@@ -3,7 +3,7 @@
  * as the raw message pattern of one device that the floor replays with plain mqtt.js.
  *
  * The firmware scenarios pass parameters, so the platform sends the step-1 `device/update` and both
- * sides exchange the 10 messages a device of protocol.md §10: update→204, observe→200,
+ * sides exchange the 10 messages a device of docs/protocol.md §10: update→204, observe→200,
  * initiate→202, two notifies, cancel→200.
  */
 import type { MgmtRequestBody, Parameter } from '../nodes/protocol/messages';

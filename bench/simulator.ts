@@ -16,7 +16,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { SimCommand, SimReply } from './sim-protocol';
 import type { FirmwareAttributes } from '../nodes/protocol/messages';
 
-/** concurrent connects at most (listen backlogs overflow at thousands, protocol.md §10) */
+/** concurrent connects at most (listen backlogs overflow at thousands, docs/protocol.md §10) */
 const CONNECT_CONCURRENCY = 200;
 /** filters per SUBSCRIBE packet */
 const SUBSCRIBE_CHUNK = 500;

@@ -1,6 +1,6 @@
 /**
  * Node `device-responder` (type `iotdm-device-responder`): answers `device/reboot` and
- * `device/factoryReset` (protocol.md §3.8) for every device of its `iotdm-device`, emits a typed
+ * `device/factoryReset` (docs/protocol.md §3.8) for every device of its `iotdm-device`, emits a typed
  * action message for the user's flow, and answers 202 at once (mode "auto") or with the rc that the
  * flow sends back (mode "flow"). Input `msg.topic = "manage"` sends a manage for a device that has
  * restarted, which completes the platform's request. A thin wrapper over the DeviceAgent.
@@ -113,7 +113,7 @@ export = function (RED: NodeAPI): void {
         }
         const out = { topic: action, payload: { action, reqId: req.reqId, typeId: req.device.typeId, deviceId: req.device.deviceId } satisfies ActionMessage };
         if (mode === 'auto') {
-          // answer first, then act: the flow may restart the process (protocol.md §7, item 4)
+          // answer first, then act: the flow may restart the process (docs/protocol.md §7.4)
           answer({ req }, 202).then(
             () => node.send(out),
             (err: Error) => notSent(req.reqId, err),

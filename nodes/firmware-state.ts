@@ -1,6 +1,6 @@
 /**
  * Node `firmware-state` (type `iotdm-firmware-state`): the `mgmt.firmware` attribute of every device
- * of its `iotdm-device` (protocol.md §3.6-3.9). A thin wrapper over FirmwareHandler
+ * of its `iotdm-device` (docs/protocol.md §3.6-3.9). A thin wrapper over FirmwareHandler
  * (nodes/device/firmware-handler.ts): adds it to the device's agent as a handler, sends its download /
  * install commands on the output, feeds the flow's progress messages into it, keeps its state in
  * the node context (so a downloaded image is still "downloaded" after a restart), and optionally

@@ -171,7 +171,7 @@ export = function (RED: NodeAPI): void {
       connection.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
     }
 
-    // the v0002 management-requests API on Node-RED's HTTP server (protocol.md §5)
+    // the v0002 management-requests API on Node-RED's HTTP server (docs/protocol.md §5)
     let unmountApi: (() => void) | undefined;
     if (config.api) {
       const root = config.apiRoot || '/api/v0002';

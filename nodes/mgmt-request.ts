@@ -1,8 +1,9 @@
 /**
- * Node `mgmt-request`: one management request from body to outcome. The REST body of the seed comes
- * in on msg.payload; the platform's request engine runs it; this node reports each device's result
- * (output 1), the request's summary (output 2), and answers launches and queries in the shape of the
- * v0002 API with an HTTP status (output 3, so an http-in → mgmt-request → http-response flow is an API).
+ * Node `mgmt-request`: one management request from body to outcome. The REST body of the seed
+ * (docs/protocol.md §11) comes in on msg.payload; the platform's request engine runs it; this node
+ * reports each device's result (output 1), the request's summary (output 2), and answers launches
+ * and queries in the shape of the v0002 API with an HTTP status (output 3, so an http-in →
+ * mgmt-request → http-response flow is an API).
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { compile, ValidationError } from './protocol/validate';

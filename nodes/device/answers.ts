@@ -31,7 +31,7 @@ export class Answers {
     return answerOnce(reqId, (rc, message, d) => {
       if (!reqId) return Promise.resolve();
       if (!Number.isInteger(rc) || rc < 100 || rc > 999) return Promise.reject(new Error(`invalid rc ${rc}`));
-      // key order matters: reqId first, rc second (IBM's embedded C client, protocol.md §7)
+      // key order matters: reqId first, rc second (IBM's embedded C client, docs/protocol.md §7.14)
       const out: Record<string, unknown> = { reqId, rc };
       if (message !== undefined && message !== '') out.message = String(message);
       if (d !== undefined) out.d = d;

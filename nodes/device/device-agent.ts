@@ -1,5 +1,5 @@
 /**
- * The device side of the DM protocol (protocol.md §1–§3, §3.11): one device identity, or a gateway
+ * The device side of the DM protocol (docs/protocol.md §1–§3, §3.11): one device identity, or a gateway
  * and the devices behind it, over one DevicePort (the wire). No Node-RED or transport import.
  *
  * The facade over its parts:
@@ -113,7 +113,7 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
 
   /**
    * Send a manage request for one device now, e.g. after it restarted: that completes the
-   * platform's reboot or factory reset (protocol.md §3.8). Resolves with the platform's response.
+   * platform's reboot or factory reset (docs/protocol.md §3.8). Resolves with the platform's response.
    */
   async manage(device: DeviceRef = this.identity): Promise<DmResponse> {
     return this.lifecycle.manage(this.entry(device));
@@ -186,7 +186,7 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
     return this.connection.publish(deviceTopic(DevicePath[path], e.device), JSON.stringify(body), 1);
   }
 
-  /** Notify the platform of observed field changes (`fields[]` form, no reqId: protocol.md §3.7). */
+  /** Notify the platform of observed field changes (`fields[]` form, no reqId: docs/protocol.md §3.7). */
   notify(device: DeviceRef, fields: FieldValue[]): Promise<void> {
     return this.send(device, 'notify', { d: { fields } });
   }

@@ -2,7 +2,7 @@
  * The built-in firmware downloader of `firmware-state` (an option beside "download by the flow").
  * Fetches `mgmt.firmware.uri` over http or https only, into a configured folder under a safe file
  * name, checks `verifier` as a hex SHA-256 (64 digits) or MD5 (32 digits) digest, caps the size,
- * and maps every failure to the seed's updateStatus (protocol.md §3.9):
+ * and maps every failure to the seed's updateStatus (docs/protocol.md §3.9, §11.4):
  *
  * | failure                                                                     | updateStatus |
  * |-----------------------------------------------------------------------------|--------------|

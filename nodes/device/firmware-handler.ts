@@ -1,5 +1,5 @@
 /**
- * The device side of the firmware actions (protocol.md §3.6, §3.7, §3.9): a DmHandler that owns
+ * The device side of the firmware actions (docs/protocol.md §3.6, §3.7, §3.9): a DmHandler that owns
  * `mgmt.firmware` for every device of a DeviceAgent (one device, or each device behind a gateway).
  * No Node-RED import: the `firmware-state` node wires it to its output, input and context.
  *
@@ -11,10 +11,10 @@
  *   a value of the wrong shape.
  * - `observe` (200 with `d.fields [{field, value}]`) / `cancel` (200) of `mgmt.firmware`: while
  *   observed, each change sends exactly ONE notify carrying every field the change wrote.
- * - initiate download / update: the seed's 400 rules from the state table
+ * - initiate download / update: the seed's 400 rules (docs/protocol.md §11.4, §11.5) from the state table
  *   (firmware-state-machine.ts) and the uri check; then, with answer "auto", 202 first, the state
  *   change and its notify, and only once the 202 is published the `command` event (IBM's Java fix,
- *   protocol.md §7.4). With answer "flow" the command goes out first and the flow's verdict
+ *   docs/protocol.md §7.4). With answer "flow" the command goes out first and the flow's verdict
  *   (accepted → 202, failed → 500, unsupported → 501) answers the initiate; the state changes only
  *   on "accepted", after the 202, so no notify ever precedes the 202.
  * - progress from the flow (`input`): downloaded, downloadFailed 2/3/4/6, installed (state 0,
@@ -89,7 +89,7 @@ export function emptyFirmware(): FirmwareAttributes {
   return { version: '', name: '', uri: '', verifier: '', state: FirmwareState.IDLE, updateStatus: UpdateStatus.SUCCESS, updatedDateTime: '' };
 }
 
-/** mgmt.firmware.uri must be set and be an absolute URI (the seed's download rule). */
+/** mgmt.firmware.uri must be set and be an absolute URI (the seed's download rule, docs/protocol.md §11.4). */
 export function isValidFirmwareUri(uri: string): boolean {
   if (!uri || uri.trim() !== uri) return false;
   try {
@@ -186,7 +186,7 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
     }
   }
 
-  /** Write changes at once; one notify when observed (the seed's "Important"). */
+  /** Write changes at once; one notify when observed (the seed's "Important", docs/protocol.md §11.5). */
   private apply(device: DeviceRef, rec: FirmwareRecord, changes: Partial<FirmwareAttributes>): void {
     const written: Partial<FirmwareAttributes> = { ...changes, updatedDateTime: this.now().toISOString() };
     Object.assign(rec.firmware, written);

@@ -1,5 +1,5 @@
 /**
- * The device's `mgmt.firmware` state machine (protocol.md §3.9, the seed), as ONE table of legal
+ * The device's `mgmt.firmware` state machine (docs/protocol.md §3.9 and §11, the seed), as ONE table of legal
  * transitions (the Leshan habit: data, not scattered ifs). No Node-RED import.
  *
  * A phase is `state` (0 idle, 1 downloading, 2 downloaded) with `updateStatus` (1 = an install is in
@@ -8,7 +8,7 @@
  *
  * Choices where the protocol is silent (documented in the node's help):
  * - a download leaves `updateStatus` as it was while it runs (IBM removed updateStatus from the
- *   download stage, protocol.md §7.7) and when it succeeds;
+ *   download stage, docs/protocol.md §7.7) and when it succeeds;
  * - a failed install goes back to idle (state 0) with its error status, like IBM's Python client, so
  *   a new download is possible (state 2 with an unusable image would refuse every download);
  * - every field a transition writes is notified, even one that keeps its value (a second failure

@@ -12,7 +12,7 @@ export type FieldOp = 'update' | 'observe' | 'cancel';
 
 /**
  * Answer a request: publishes `{"reqId":..,"rc":..,"message":..,"d":..}` (reqId first, rc second,
- * compact: protocol.md §7) on `iotdevice-1/type/T/id/D/response`. Resolves when the broker took it.
+ * compact: docs/protocol.md §7.14) on `iotdevice-1/type/T/id/D/response`. Resolves when the broker took it.
  * A request is answered once; a second call rejects. For a request without reqId (an update the
  * platform does not want answered, §3.3) it publishes nothing.
  */

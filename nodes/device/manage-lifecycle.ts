@@ -1,5 +1,5 @@
 /**
- * The manage life cycle (protocol.md §3.1): a manage request for every device on every connect
+ * The manage life cycle (docs/protocol.md §3.1): a manage request for every device on every connect
  * (bounded concurrency, after a short settle), again before `lifetime` runs out, and again when the
  * set of `supports` changes (handlers are added after the agent starts: debounced).
  */

@@ -1,6 +1,6 @@
 /**
  * One management request and its per-device executions, with the shapes the Watson IoT v0002
- * management-requests API answers (protocol.md §5): request details with `complete`, per-device
+ * management-requests API answers (docs/protocol.md §5): request details with `complete`, per-device
  * rows with `status` 0 success / 1 in progress / 2 failure / 3 timed out.
  */
 import type { FirmwareAttributes, Parameter } from '../protocol/messages';

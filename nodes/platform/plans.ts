@@ -5,13 +5,13 @@
  * request-engine.ts runs any plan and reads only the steps' properties, never their names; adding an
  * action means adding a plan here.
  *
- * Sources: the seed and protocol.md §3.8 (device actions), §3.9 (firmware), §3.10 (custom), §8.6-8.7.
+ * Sources: the seed (docs/protocol.md §11) and docs/protocol.md §3.8 (device actions), §3.9 (firmware), §3.10 (custom), §8.6-8.7.
  */
 import { PlatformPath, customPath } from '../protocol/topics';
 import { DOWNLOAD_FAILURES, INSTALL_FAILURES, UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from '../protocol/rc';
 import { FIRMWARE_PARAMETERS, type FirmwareAttributes } from '../protocol/messages';
 
-/** The `status` of a management request and of each of its device rows (protocol.md §5). */
+/** The `status` of a management request and of each of its device rows (docs/protocol.md §5). */
 export const RequestStatus = { SUCCESS: 0, IN_PROGRESS: 1, FAILURE: 2, TIMED_OUT: 3 } as const;
 export type RequestStatusCode = (typeof RequestStatus)[keyof typeof RequestStatus];
 export type Outcome = 'success' | 'failure' | 'timedOut' | 'cancelled';
@@ -44,7 +44,7 @@ export interface ExchangeStep {
   /** what a refusal's message is prefixed with (default: the step's name) */
   refusedAs?: string;
   /**
-   * The firmware observation (protocol.md §3.7): `open` = the device's acceptance establishes it
+   * The firmware observation (docs/protocol.md §3.7): `open` = the device's acceptance establishes it
    * (failures from then on cancel it) and its answer carries the current mgmt.firmware, merged into
    * the registry when valid; `close` = this step cancels it (a failure here sends no other cancel).
    */
@@ -81,7 +81,7 @@ export interface Plan {
   requires: string;
   /** a firmware action: one in flight per device unless override */
   firmware: boolean;
-  /** every device of the request must be of one type (the seed: firmware/update) */
+  /** every device of the request must be of one type (the seed: firmware/update, docs/protocol.md §11.5) */
   oneType?: boolean;
   /** on success */
   onSuccess?: 'setFwVersion';
@@ -107,7 +107,7 @@ function describedFirmware(ctx: StepContext): Pick<FirmwareAttributes, 'version'
 
 /**
  * Step 1 of both firmware actions: device/update with all seven mgmt.firmware keys (real clients
- * need all seven, protocol.md §3.6, §10). `state` and `updateStatus` are the device's current ones
+ * need all seven, docs/protocol.md §3.6, §10). `state` and `updateStatus` are the device's current ones
  * for an update: a device/update replaces the device's whole mgmt.firmware, and state 0 would reset
  * a downloaded device to idle (§10).
  */
@@ -134,7 +134,7 @@ const observeStep: ExchangeStep = {
   observation: 'open',
 };
 
-/** cancel of the observation; `data` duplicates `fields` for IBM's Java client (protocol.md §3.7) */
+/** cancel of the observation; `data` duplicates `fields` for IBM's Java client (docs/protocol.md §3.7) */
 export const cancelObservationBody = (): Record<string, unknown> => ({ d: { fields: FIRMWARE_FIELD, data: FIRMWARE_FIELD } });
 const cancelStep: ExchangeStep = {
   kind: 'exchange',
@@ -147,7 +147,7 @@ const cancelStep: ExchangeStep = {
 };
 
 /**
- * download: state 2 = downloaded; state 0 with an error updateStatus = failed (protocol.md §3.9).
+ * download: state 2 = downloaded; state 0 with an error updateStatus = failed (docs/protocol.md §3.9).
  * A device back to idle after downloading has stopped, even when its notify left out an updateStatus
  * that did not change (the registry's merged view still knows it).
  */
@@ -165,7 +165,7 @@ export function judgeDownload(ctx: StepContext): Judgement {
 
 /**
  * install: updateStatus 0 with state 0 = success; or updateStatus back to 0 after 1 (devices that
- * notify one field at a time, or were already idle after a reboot, protocol.md §7.3, §10).
+ * notify one field at a time, or were already idle after a reboot, docs/protocol.md §7.3, §10).
  * updateStatus 2 or 5 (INSTALL_FAILURES) = failed. Any other error status is no install outcome
  * (3, 4 and 6 speak of a download): failed too, named as such, so that it never leaves the
  * request waiting for its install timeout (tolerance, docs/protocol.md §8.5).
@@ -261,7 +261,7 @@ export const PLANS: Record<string, Plan> = {
   },
 };
 
-/** A custom (DME) action `bundleId/actionId`: one exchange, done at rc 200 (protocol.md §3.10). */
+/** A custom (DME) action `bundleId/actionId`: one exchange, done at rc 200 (docs/protocol.md §3.10). */
 export function customPlan(action: string): Plan {
   const [bundleId, actionId] = action.split('/');
   return {
@@ -288,7 +288,7 @@ export function planFor(action: string): Plan {
 
 /**
  * The steps this request runs: the firmware actions skip device/update when no parameter is given
- * (the seed), unless the platform is set to always send it (IBM's real clients need it, §10).
+ * (the seed, docs/protocol.md §11.4), unless the platform is set to always send it (IBM's real clients need it, §10).
  */
 export function stepsFor(plan: Plan, parameters: Record<string, string>, alwaysSendFirmwareUpdate: boolean): Step[] {
   if (!plan.firmware) return plan.steps;

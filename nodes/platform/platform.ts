@@ -72,7 +72,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
 
   /**
    * Answer a device request: compact JSON with reqId first and rc second, which IBM's embedded C
-   * client needs to parse it (protocol.md §7).
+   * client needs to parse it (docs/protocol.md §7.14).
    */
   private answer(device: DeviceRef, reqId: string, rc: number, message?: string): void {
     const body: Record<string, unknown> = { reqId, rc };
@@ -155,7 +155,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
   }
 
   /**
-   * A notify, in either shape, with or without reqId (protocol.md §3.7). Only a notify with a
+   * A notify, in either shape, with or without reqId (docs/protocol.md §3.7). Only a notify with a
    * reqId is answered: IBM's Python client dies on an answer it did not ask for (§10).
    */
   private notify(device: DeviceRef, n: NotifyRequest): void {

@@ -1,5 +1,5 @@
 /**
- * The platform's registry of managed devices (protocol.md §3.1-3.5, §4, §8.2): manage / unmanage,
+ * The platform's registry of managed devices (docs/protocol.md §3.1-3.5, §4, §8.2): manage / unmanage,
  * lifetime and dormancy, deviceInfo and metadata replaced on manage, location, diag error codes and
  * log, the merged view of mgmt.firmware built from notifies. Plain data, serialisable with
  * toJSON()/restore() so the Node-RED wrapper can keep it in a persistent context store.
@@ -41,7 +41,7 @@ export interface StoredLogEntry {
   severity: number;
 }
 
-/** Log entries kept per device; appending more drops the oldest (protocol.md §3.5). */
+/** Log entries kept per device; appending more drops the oldest (docs/protocol.md §3.5). */
 export const MAX_LOG_ENTRIES = 100;
 export const MAX_ERROR_CODES = 100;
 
@@ -108,7 +108,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * A Manage Device request (protocol.md §3.1). Creates the device when it is new. deviceInfo and
+   * A Manage Device request (docs/protocol.md §3.1). Creates the device when it is new. deviceInfo and
    * metadata replace what is stored when they are sent, except an empty deviceInfo, which IBM's
    * Python client sends on every manage by mistake and must not erase what is known (§10).
    */
@@ -228,7 +228,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /**
    * Merge a notified mgmt.firmware change into the stored view. Real clients notify one field at a
-   * time (protocol.md §10): the merged view is what firmware steps judge.
+   * time (docs/protocol.md §10): the merged view is what firmware steps judge.
    */
   mergeFirmware(ref: DeviceRef, value: Partial<FirmwareAttributes>): Partial<FirmwareAttributes> | undefined {
     const rec = this.get(ref);
@@ -239,7 +239,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return rec.mgmt.firmware;
   }
 
-  /** Set deviceInfo.fwVersion (a firmware update succeeded, protocol.md §3.9). */
+  /** Set deviceInfo.fwVersion (a firmware update succeeded, docs/protocol.md §3.9). */
   setFwVersion(ref: DeviceRef, version: string): void {
     const rec = this.get(ref);
     if (!rec) return;

@@ -227,7 +227,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   private wait(exec: DeviceExecution, step: WaitStep): void {
     const t = { restart: this.options.restartTimeoutMs, download: this.options.downloadTimeoutMs, install: this.options.installTimeoutMs }[step.timeout];
     if (t > 0) exec.timer = setTimeout(() => this.timeout(exec, step.timeoutReason), t);
-    // a notify that came before the 202 (IBM's Java client, protocol.md §7.4) may already decide
+    // a notify that came before the 202 (IBM's Java client, docs/protocol.md §7.4) may already decide
     if (step.judge) this.judge(exec, step);
   }
 
@@ -283,7 +283,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
       if (set.size === 0) this.active.delete(exec.key);
     }
     if (this.firmwareBusy.get(exec.key) === exec) this.firmwareBusy.delete(exec.key);
-    // a failed or abandoned firmware step leaves no observation behind (protocol.md §3.9)
+    // a failed or abandoned firmware step leaves no observation behind (docs/protocol.md §3.9)
     const step = this.currentStep(exec);
     if (exec.observing && outcome !== 'success' && !(step?.kind === 'exchange' && step.observation === 'close')) {
       this.publish(platformTopic(PlatformPath.cancel, exec), JSON.stringify({ reqId: randomUUID(), ...cancelObservationBody() })).catch(() => undefined);
@@ -401,7 +401,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     return step?.kind === 'exchange' ? (step.refusedAs ?? step.name) : undefined;
   }
 
-  /** A manage request: completes reboots and factory resets waiting for it (protocol.md §3.8). */
+  /** A manage request: completes reboots and factory resets waiting for it (docs/protocol.md §3.8). */
   handleManage(device: DeviceRef): void {
     const set = this.active.get(deviceKey(device));
     if (!set) return;

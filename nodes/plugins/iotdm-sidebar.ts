@@ -1,6 +1,6 @@
 /**
  * Plugin `iotdm-sidebar`, runtime part: the admin endpoints behind the editor's device-management
- * sidebar (the seed's dashboard "Actions" tab), on RED.httpAdmin under /iotdm, and the live progress
+ * sidebar (the seed's dashboard "Actions" tab, docs/protocol.md §11.1), on RED.httpAdmin under /iotdm, and the live progress
  * of every platform's requests on the editor's comms channel (`iotdm/requests/<platformId>`).
  *
  *   GET  /iotdm/platforms                                     iotdm.read

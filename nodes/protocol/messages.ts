@@ -1,7 +1,7 @@
 /**
- * Every DM message as a TypeScript type with its JSON Schema (protocol.md §1.1, §3).
+ * Every DM message as a TypeScript type with its JSON Schema (docs/protocol.md §1.1, §3).
  *
- * Schemas accept what real clients send (protocol.md §1.4, §3.1, §3.7): rc as a number or numeric
+ * Schemas accept what real clients send (docs/protocol.md §1.4, §3.1, §3.7): rc as a number or numeric
  * string, supports.* as booleans or 0/1, observe/cancel fields as strings or {field} objects (and
  * cancel's old `d.data`), notify as `d.fields[]` or `d.field`/`d.value`. The `normalize*` helpers
  * turn the tolerated shapes into the one shape the rest of the code uses.
@@ -20,7 +20,7 @@ const ISO_OR_EMPTY = { type: 'string', maxLength: 64 } as const;
 
 // ---------------------------------------------------------------- device → platform
 
-/** The deviceInfo attributes of the device model (protocol.md §4). */
+/** The deviceInfo attributes of the device model (docs/protocol.md §4). */
 export const DEVICE_INFO_KEYS = ['serialNumber', 'manufacturer', 'model', 'deviceClass', 'description', 'fwVersion', 'hwVersion', 'descriptiveLocation'] as const;
 export type DeviceInfoKey = (typeof DEVICE_INFO_KEYS)[number];
 export type DeviceInfo = { [K in DeviceInfoKey]?: string } & { [k: string]: unknown };
@@ -208,7 +208,7 @@ export function normalizeResponse(r: WireResponse): DmResponse {
   return out;
 }
 
-/** supports.* with 0/1 read as booleans (protocol.md §3.1). */
+/** supports.* with 0/1 read as booleans (docs/protocol.md §3.1). */
 export function normalizeSupports(s: Record<string, unknown> | undefined): Supports {
   const out: Supports = {};
   if (!s) return out;
@@ -315,7 +315,7 @@ export const customActionSchema: Schema = {
   required: ['reqId'],
 };
 
-// ---------------------------------------------------------------- the REST body (protocol.md §5)
+// ---------------------------------------------------------------- the REST body (docs/protocol.md §5)
 
 export const MAX_DEVICES = 5000;
 export const ACTIONS = ['device/reboot', 'device/factoryReset', 'firmware/download', 'firmware/update'] as const;
@@ -330,7 +330,7 @@ export interface MgmtRequestBody {
   action: string;
   devices: { typeId: string; deviceId: string }[];
   parameters?: Parameter[];
-  /** seconds; our extension (the name of IBM's field is not known, protocol.md §5) */
+  /** seconds; our extension (the name of IBM's field is not known, docs/protocol.md §5) */
   timeout?: number;
 }
 export const mgmtRequestBodySchema: Schema = {

@@ -1,4 +1,4 @@
-/** Result codes of the DM protocol (protocol.md §3) and their meaning. */
+/** Result codes of the DM protocol (docs/protocol.md §3) and their meaning. */
 export const RC = {
   OK: 200,
   ACCEPTED: 202,
@@ -29,7 +29,7 @@ export function isSuccessRc(rc: number): boolean {
 }
 
 /**
- * Real clients send rc as a number or a numeric string (protocol.md §1.4). Returns the integer, or
+ * Real clients send rc as a number or a numeric string (docs/protocol.md §1.4). Returns the integer, or
  * undefined when the value is neither.
  */
 export function normalizeRc(rc: unknown): number | undefined {
@@ -38,9 +38,9 @@ export function normalizeRc(rc: unknown): number | undefined {
   return undefined;
 }
 
-/** Firmware `mgmt.firmware.state` (protocol.md §3.9). */
+/** Firmware `mgmt.firmware.state` (docs/protocol.md §3.9). */
 export const FirmwareState = { IDLE: 0, DOWNLOADING: 1, DOWNLOADED: 2 } as const;
-/** Firmware `mgmt.firmware.updateStatus` (protocol.md §3.9). */
+/** Firmware `mgmt.firmware.updateStatus` (docs/protocol.md §3.9). */
 export const UpdateStatus = {
   SUCCESS: 0,
   IN_PROGRESS: 1,

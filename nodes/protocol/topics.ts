@@ -1,5 +1,5 @@
 /**
- * Topics of the Watson IoT device-management protocol (protocol.md §1.2, §2).
+ * Topics of the Watson IoT device-management protocol (docs/protocol.md §1.2, §2).
  *
  * Two forms exist for every topic: the bare device form (`iotdevice-1/mgmt/manage`) and the
  * device-scoped gateway form (`iotdevice-1/type/{typeId}/id/{deviceId}/mgmt/manage`). On a shared
@@ -151,7 +151,7 @@ export function parseDeviceKey(key: string): DeviceRef {
   return { typeId: key.slice(0, i), deviceId: key.slice(i + 1) };
 }
 
-/** MQTT client ids of IBM's device libraries (protocol.md §1.5): `d:org:type:id` and `g:org:type:id`. */
+/** MQTT client ids of IBM's device libraries (docs/protocol.md §1.5): `d:org:type:id` and `g:org:type:id`. */
 export interface IbmClientId {
   kind: 'd' | 'g';
   orgId: string;

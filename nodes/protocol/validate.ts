@@ -145,7 +145,7 @@ export function storedWithin(what: string, value: unknown, max: number): void {
 /**
  * Parse an MQTT payload as JSON and hold it to the bounds (bounds.ts): a payload larger than
  * BOUNDS.payloadBytes is refused unparsed. IBM's embedded C clients send firmware responses with an
- * unquoted reqId (`{"rc":202,"reqId":7b24-...}`, docs/protocol.md §7): that one defect is repaired,
+ * unquoted reqId (`{"rc":202,"reqId":7b24-...}`, docs/protocol.md §7.14): that one defect is repaired,
  * nothing else.
  */
 export function parsePayload(payload: Buffer | string, bounds?: Partial<Bounds>): unknown {

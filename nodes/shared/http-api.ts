@@ -1,5 +1,5 @@
 /**
- * The Watson IoT v0002 management-requests API (protocol.md §5) as one connect/express handler over
+ * The Watson IoT v0002 management-requests API (docs/protocol.md §5) as one connect/express handler over
  * a RequestManager: the routes, HTTP Basic authentication with the platform's API key and token, the
  * JSON body rules (415 / 400 / 413) and IBM's error shape `{message, exception: {id, properties}}`.
  *
@@ -147,7 +147,7 @@ function paging(q: URLSearchParams, t: Translate): { _limit?: number; _bookmark?
   const limit = single(q, '_limit', t);
   if (limit !== undefined) {
     const n = /^[0-9]{1,9}$/.test(limit) ? Number(limit) : NaN;
-    // the largest page is the protocol's largest request (protocol.md §5)
+    // the largest page is the protocol's largest request (docs/protocol.md §5)
     if (!(n >= 1 && n <= MAX_DEVICES)) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_limit', reason: t('reason-limit', { max: MAX_DEVICES }) }));
     out._limit = n;
   }

@@ -1,6 +1,6 @@
 /**
  * The typed messages that `mgmt-request` takes and sends, defined once with their JSON Schemas.
- * Query names follow the v0002 management-requests API (protocol.md §5).
+ * Query names follow the v0002 management-requests API (docs/protocol.md §5).
  */
 import { ID_PATTERN } from '../protocol/topics';
 import type { DeviceStatusRow, RequestDetails } from '../platform/management-request';

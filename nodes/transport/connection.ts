@@ -140,7 +140,7 @@ export class Connection extends EventEmitter {
     });
     this.client.on('message', (topic, payload, packet) => {
       // a retained copy on a DM topic is a stale replay, not a live request or answer: IBM's broker
-      // handled DM messages as unretained (protocol.md §1.3), so a broker that stored one must not
+      // handled DM messages as unretained (docs/protocol.md §1.3), so a broker that stored one must not
       // make us reboot or re-manage on every subscribe. Live messages reach existing subscriptions
       // with the flag cleared, whatever the publisher set.
       if (packet.retain && isDmTopic(topic)) {
@@ -176,7 +176,7 @@ export class Connection extends EventEmitter {
    * after a bound, so a broker that never answers cannot hold our publishes forever).
    */
   private resubscribe(done: () => void): void {
-    // Nagle stalls small request/response exchanges by ~40 ms (protocol.md §10)
+    // Nagle stalls small request/response exchanges by ~40 ms (docs/protocol.md §10)
     const stream = this.client.stream as unknown as { setNoDelay?: (b: boolean) => void };
     stream?.setNoDelay?.(true);
     const filters: Record<string, { qos: 0 | 1 | 2 }> = {};

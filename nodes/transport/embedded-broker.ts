@@ -74,7 +74,7 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-/** The user name of IBM's device libraries (protocol.md §1.5). */
+/** The user name of IBM's device libraries (docs/protocol.md §1.5). */
 export const TOKEN_AUTH_USER = 'use-token-auth';
 
 const CLOSE_TIMEOUT_MS = 3000;
@@ -140,7 +140,7 @@ function mapUnsubscribes(client: AedesClient, scope: DeviceRef): void {
  * connect handler (`emptyQueue`), which reads `persistence.outgoingStream(client)`, asks
  * authorizeForward only whether to send, and then writes the stored packet itself, ignoring the
  * packet that authorizeForward returned. Without this a queued request would reach a `d:` client
- * under its scoped topic, where IBM's clients silently drop it (protocol.md §10).
+ * under its scoped topic, where IBM's clients silently drop it (docs/protocol.md §10).
  *
  * So the stream the broker reads a `d:` client's queue from yields each packet in that client's
  * view (copies; the stored packets are left as they are: acks and message ids are matched on

@@ -1,6 +1,6 @@
 /**
- * Per-client topic scoping for the embedded broker (design.md "Topics on a shared broker",
- * protocol.md §1.2, §10).
+ * Per-client topic scoping for the embedded broker (docs/protocol.md §1.2,
+ * §10).
  *
  * IBM's broker gave every device a private view of the topic space: a device connected as
  * `d:{org}:{typeId}:{deviceId}` published to `iotdevice-1/mgmt/manage` and subscribed to
@@ -30,11 +30,11 @@ export const EVENT_ROOT = 'iot-2';
 /** Roots whose topics are scoped per device for a `d:` client. */
 export const SCOPED_ROOTS: readonly string[] = [DEVICE_ROOT, PLATFORM_ROOT, EVENT_ROOT];
 
-/** Largest payload IBM accepted (protocol.md §1.3, D9). */
+/** Largest payload IBM accepted (docs/protocol.md §1.3, D9). */
 export const MAX_DM_PAYLOAD = 131072;
 
 /**
- * Device paths that IBM's C client (IOTC) publishes with no root at all (protocol.md §7:
+ * Device paths that IBM's C client (IOTC) publishes with no root at all (docs/protocol.md §7.14:
  * `mgmt/unmanage`, `response`, `device/update/location`). Every device → platform path of the
  * protocol is accepted in that form; each is mapped under `iotdevice-1/` in the client's scope.
  */

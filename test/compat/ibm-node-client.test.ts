@@ -14,7 +14,7 @@ const platformNode = require('../../nodes/iotdm-platform');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const mgmtRequestNode = require('../../nodes/mgmt-request');
 
-/** IBM's client has no port option: it always dials 8883 over TLS (protocol.md §10). */
+/** IBM's client has no port option: it always dials 8883 over TLS (docs/protocol.md §10). */
 const IBM_PORT = 8883;
 
 function portFree(port: number): Promise<boolean> {

@@ -1,6 +1,7 @@
 /**
  * The device side (FirmwareHandler on a real DeviceAgent) over real brokers, with the platform
- * simulated by a real mqtt.js client: one case per rule of the seed's device-side error lists.
+ * simulated by a real mqtt.js client: one case per rule of the seed's device-side error lists
+ * (docs/protocol.md §11.4, §11.5).
  */
 import assert from 'node:assert/strict';
 import { Connection } from '../../nodes/transport/connection';

@@ -91,7 +91,7 @@ export interface Script {
   /** firmware values notified one message each after the initiate answer */
   notifies?: Record<string, unknown>[];
   cancel?: number | null;
-  /** publish the notifies before the 202 (IBM's Java client before its fix, protocol.md §7.4) */
+  /** publish the notifies before the 202 (IBM's Java client before its fix, docs/protocol.md §7.4) */
   notifyBeforeAnswer?: boolean;
   /** observe answer's d */
   observeD?: Record<string, unknown>;

@@ -1,6 +1,6 @@
 /**
  * The platform side of firmware/download and firmware/update (plans.ts + request-manager.ts),
- * table-driven: one case per rule of the seed's error lists, each against a real device (a raw
+ * table-driven: one case per rule of the seed's error lists (docs/protocol.md §11.4, §11.5), each against a real device (a raw
  * mqtt.js client answering per script) over the embedded broker.
  */
 import assert from 'node:assert/strict';

@@ -4,7 +4,7 @@ import { TRANSITIONS, FIRMWARE_EVENTS, transition, type FirmwareEvent } from '..
 // every phase a device can be in: state 0/1/2 × updateStatus 0..6
 const PHASES = [0, 1, 2].flatMap((state) => [0, 1, 2, 3, 4, 5, 6].map((updateStatus) => ({ state, updateStatus })));
 
-/** The seed's rules, written out as expectations (one row per rule of protocol.md §3.9). */
+/** The seed's rules, written out as expectations (one row per rule of docs/protocol.md §3.9, §11.4, §11.5). */
 const LEGAL: { event: FirmwareEvent; from: (p: { state: number; updateStatus: number }) => boolean; statuses?: number[]; to: (s?: number) => Record<string, number> }[] = [
   { event: 'download', from: (p) => p.state === 0 && p.updateStatus !== 1, to: () => ({ state: 1 }) },
   { event: 'downloaded', from: (p) => p.state === 1 && p.updateStatus !== 1, to: () => ({ state: 2 }) },
@@ -34,7 +34,7 @@ describe('firmware/state machine (the table alone)', () => {
     });
   }
 
-  // the seed's error lists, device side: the initiate refusals
+  // the seed's error lists, device side: the initiate refusals (docs/protocol.md §11.4, §11.5)
   const REFUSALS = [
     { rule: 'download while downloading → 400', phase: { state: 1, updateStatus: 0 }, event: 'download' as const, rc: 400, text: /not in idle state/ },
     { rule: 'download while downloaded → 400', phase: { state: 2, updateStatus: 0 }, event: 'download' as const, rc: 400, text: /not in idle state/ },

@@ -16,7 +16,7 @@ import {
 const dev = { typeId: 'someType', deviceId: 'someId' };
 
 describe('protocol/topics', () => {
-  describe('every device → platform topic of protocol.md §2, both forms', () => {
+  describe('every device → platform topic of docs/protocol.md §2, both forms', () => {
     for (const [name, path] of Object.entries(DevicePath)) {
       it(`${name}: ${path}`, () => {
         assert.equal(deviceTopic(path), `iotdevice-1/${path}`);
@@ -26,7 +26,7 @@ describe('protocol/topics', () => {
       });
     }
   });
-  describe('every platform → device topic of protocol.md §2, both forms', () => {
+  describe('every platform → device topic of docs/protocol.md §2, both forms', () => {
     for (const [name, path] of Object.entries(PlatformPath)) {
       it(`${name}: ${path}`, () => {
         assert.equal(platformTopic(path), `iotdm-1/${path}`);

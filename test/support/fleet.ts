@@ -102,7 +102,7 @@ export class Fleet {
   }
 
   /**
-   * The firmware steps (protocol.md §3.9): device/update 204 (the version described is kept),
+   * The firmware steps (docs/protocol.md §3.9): device/update 204 (the version described is kept),
    * observe 200, download 202 then downloading and downloaded, update 202 then in progress and
    * success, then (after the cancel of the observation) a manage reporting the new version (or the old one for an oldVersion fault).
    */

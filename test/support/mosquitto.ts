@@ -57,7 +57,7 @@ function waitForPort(port: number, timeoutMs: number): Promise<void> {
 
 /**
  * Start mosquitto on a free loopback port. Its queue limits are raised (the default
- * max_queued_messages of 1000 silently drops QoS 1 messages at 5,000 devices, protocol.md §10)
+ * max_queued_messages of 1000 silently drops QoS 1 messages at 5,000 devices, docs/protocol.md §10)
  * and TCP_NODELAY is set.
  */
 export async function startMosquitto(extraConfig = ''): Promise<RunningMosquitto> {

@@ -1,6 +1,6 @@
 import net from 'node:net';
 
-/** A free TCP port on 127.0.0.1 below the ephemeral range (protocol.md §10: keep broker ports < 32768). */
+/** A free TCP port on 127.0.0.1 below the ephemeral range (docs/protocol.md §10: keep broker ports < 32768). */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);

@@ -4,7 +4,7 @@
  * bounds every field (ranges and defaults are in the help pages, locales/<lang>/rollout.html, and in
  * the comments below); `checkDefinition` validates with the project's ajv instance and the rules a
  * schema cannot say (one of devices/select, verify only for firmware/update with a version, a real
- * time zone). The management request each wave sends is the v0002 body (protocol.md §5).
+ * time zone). The management request each wave sends is the v0002 body (docs/protocol.md §5).
  */
 import { compile, ValidationError } from '../../protocol/validate';
 import { ID_PATTERN, deviceKey, type DeviceRef } from '../../protocol/topics';

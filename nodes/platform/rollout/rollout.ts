@@ -1,7 +1,7 @@
 /**
  * One running rollout: a plan above the request engine. It freezes its target when it starts, cuts
  * it into waves, and launches each wave as successive management requests of at most 5,000
- * devices through the RequestManager (protocol.md §5), paced, capped, inside its window; it turns
+ * devices through the RequestManager (docs/protocol.md §5), paced, capped, inside its window; it turns
  * the engine's per-device results into retries, verifications, set-aside devices, abort decisions
  * and gates. Every piece of its state is the plain data of state.ts, so it can stop and resume.
  */
