@@ -16,6 +16,8 @@ import { createHttpApi, mountApi, MountError, type MountTarget } from './shared/
 import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platform-node';
 import { configNumber } from './shared/config-number';
 import { openPlatformStore } from './shared/platform-store';
+import { RolloutManager } from './platform/rollout/rollout-manager';
+import { platformRolloutStore } from './platform/rollout/rollout-store';
 import { persistRegistry, restoreRegistry } from './platform/registry-store';
 import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
 import { MAX_DM_PAYLOAD } from './transport/scoping';
@@ -80,6 +82,9 @@ export = function (RED: NodeAPI): void {
         persistRegistry(platform.registry, store);
       },
     );
+
+    // rollouts above the request engine, kept in the same store; they resume once connected (start())
+    node.rollouts = new RolloutManager(platform.requests, platform.registry, { store: platformRolloutStore(store, () => node.loaded) });
 
     const setState = (state: ConnectionState, detail?: string) => {
       node.state = state;
@@ -169,6 +174,8 @@ export = function (RED: NodeAPI): void {
       });
       watchOutbound(connection);
       connection.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
+      const resumed = await node.rollouts.restore();
+      if (resumed) node.log(RED._('iotdm-platform.log.rollouts-resumed', { count: resumed }));
     }
 
     // the v0002 management-requests API on Node-RED's HTTP server (docs/protocol.md §5)
@@ -201,6 +208,8 @@ export = function (RED: NodeAPI): void {
       unmountApi?.();
       try {
         await node.ready;
+        // rollouts stop where they are and are saved before the engine cancels what runs
+        await node.rollouts.close();
         platform.close();
         await store.close();
         if (connection) await connection.close(3000);

@@ -5,6 +5,7 @@ import type { Connection } from '../transport/connection';
 import type { ConnectionState, ConnectionUser } from '../protocol/link';
 import type { EmbeddedBroker } from '../transport/embedded-broker';
 import type { Collections, Store } from '../platform/store';
+import type { RolloutManager } from '../platform/rollout/rollout-manager';
 
 export interface PlatformNodeDef extends NodeDef {
   broker: 'embedded' | 'external';
@@ -58,6 +59,8 @@ export interface PlatformNode extends Node<PlatformCredentials> {
   store: Store;
   /** what the store held at start (set once loaded) */
   loaded?: Collections;
+  /** the platform's rollouts (nodes/platform/rollout), kept in `store`; taken up once the platform is ready */
+  rollouts: RolloutManager;
   /** resolves when the broker (embedded) is listening and the registry is restored */
   ready: Promise<void>;
   state: ConnectionState;

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+import { freePort } from '../support/ports';
+import { Fleet, devices } from '../support/fleet';
+import { sleep } from '../firmware/fixtures';
+
+/**
+ * A rollout survives a Node-RED restart: a real Node-RED process (an iotdm-platform with its
+ * embedded broker and store, and a rollout node behind http in) is stopped mid-rollout and started
+ * again on the same user directory; the rollout goes on where it was and completes.
+ */
+describe('rollout node across a Node-RED restart', function () {
+  this.timeout(90000);
+  let nr: NodeRedProcess | undefined;
+  let fleet: Fleet | undefined;
+  afterEach(async () => {
+    await fleet?.stop();
+    await nr?.stop();
+  });
+
+  it('resumes a paced rollout where it was after the restart', async () => {
+    const mqttPort = await freePort();
+    const flows = [
+      { id: 't1', type: 'tab', label: 'rollout' },
+      { id: 'p1', type: 'iotdm-platform', broker: 'embedded', port: mqttPort, bind: '127.0.0.1' },
+      { id: 'h1', type: 'http in', z: 't1', url: '/rollout', method: 'post', upload: false, wires: [['r1']] },
+      { id: 'r1', type: 'iotdm-rollout', z: 't1', platform: 'p1', follow: 'all', deviceOutput: 'none', wires: [[], [], [], ['o1']] },
+      { id: 'o1', type: 'http response', z: 't1', wires: [] },
+    ];
+    const post = async (body: unknown) => {
+      const r = await fetch(`${nr!.url}/rollout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as Record<string, any> };
+    };
+    nr = await startNodeRed({ flows });
+    fleet = new Fleet({ url: `mqtt://127.0.0.1:${mqttPort}`, devices: devices(60, 'kept', 'k') });
+    await fleet.start();
+    await fleet.manageAll();
+
+    const created = await post({ action: 'device/reboot', select: { typeId: 'kept' }, waves: { size: 20 }, rate: { perMinute: 1200 } });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const rolloutId = created.body.rolloutId as string;
+    const get = async () => (await post({ command: 'get', rolloutId })).body;
+    let before = await get();
+    while (before.counts.success < 25) {
+      await sleep(100);
+      before = await get();
+    }
+    assert.equal(before.state, 'running');
+    await nr.stop();
+    const launchedBefore = fleet.actions.length;
+
+    nr = await startNodeRed({ flows, userDir: nr.userDir });
+    // the node answers once its platform has restored what it kept
+    const resumed = await get();
+    assert.ok(resumed.counts.success >= 25, `successes kept: ${JSON.stringify(resumed.counts)}`);
+    assert.ok(resumed.currentWave >= 1);
+    let after = resumed;
+    while (after.state === 'running') {
+      await sleep(100);
+      after = await get();
+    }
+    assert.equal(after.state, 'completed', JSON.stringify(after));
+    assert.equal(after.counts.success, 60);
+    assert.deepEqual(
+      after.waves.map((w: { state: string }) => w.state),
+      ['completed', 'completed', 'completed'],
+    );
+    // no device that had succeeded ran again: only those in flight at the stop were launched twice
+    assert.ok(fleet.actions.length - launchedBefore <= 60 - resumed.counts.success + resumed.counts.inProgress + (launchedBefore - before.counts.success), `${fleet.actions.length} launches`);
+    assert.ok(fleet.actions.length < 70, `${fleet.actions.length} launches`);
+    assert.match(nr.output(), /1 rollout\(s\) resumed/);
+  });
+});
