@@ -5,12 +5,15 @@
  */
 import { observedFields, type DeviceInfo, type FieldValue, type ObserveRequest, type UpdateRequest } from '../protocol/messages';
 import { RC, RC_TEXT, isSuccessRc } from '../protocol/rc';
+import { BOUNDS, excerpt, jsonLength } from '../protocol/bounds';
 import type { DmHandler, FieldOp } from './handler-types';
 import type { AgentEmit, DeviceEntry } from './agent-model';
 import type { HandlerTable } from './handler-table';
 import { answerOnce, type Answers } from './answers';
 
 const BUILTIN_UPDATE_FIELDS = new Set(['location', 'metadata', 'deviceInfo']);
+/** what each of the agent's own fields may hold, as JSON (bounds.ts): they go out in every manage */
+const BUILTIN_BYTES: Record<string, number> = { location: 1024, metadata: BOUNDS.metadataBytes, deviceInfo: BOUNDS.deviceInfoBytes };
 
 interface PartAnswer {
   rc: number;
@@ -85,7 +88,8 @@ export class FieldRouter {
       .then((results) => {
         const failed: string[] = [...unknown, ...failedBuiltin.map((f) => f.field)];
         const messages: string[] = [];
-        if (unknown.length) messages.push(`not found: ${unknown.join(', ')}`);
+        // the names are the sender's: the text quotes excerpts (d.fields lists them, bounded by the schema)
+        if (unknown.length) messages.push(`not found: ${unknown.map((f) => excerpt(f)).join(', ')}`);
         if (failedBuiltin.length) messages.push(...failedBuiltin.map((f) => `${f.field}: ${f.message}`));
         let rc: number = unknown.length ? RC.NOT_FOUND : failedBuiltin.length ? RC.INTERNAL_ERROR : success;
         const values: unknown[] = [];
@@ -118,6 +122,11 @@ export class FieldRouter {
       const v = f.value;
       if (!v || typeof v !== 'object' || Array.isArray(v)) {
         failed.push({ field: f.field, message: 'value must be an object' });
+        continue;
+      }
+      const bytes = jsonLength(v);
+      if (bytes > BUILTIN_BYTES[f.field]) {
+        failed.push({ field: f.field, message: `value of ${bytes} bytes as JSON, more than ${BUILTIN_BYTES[f.field]}` });
         continue;
       }
       if (f.field === 'location') e.location = { ...(v as Record<string, unknown>) };

@@ -37,6 +37,7 @@ import {
 } from './firmware-messages';
 import type { ActionRequest, DmHandler, FieldRequest, ActionName } from './handler-types';
 import type { DownloadResult } from './firmware-downloader';
+import { excerpt } from '../protocol/bounds';
 
 export const FIRMWARE_FIELD = 'mgmt.firmware';
 /** what the platform writes: the firmware's description (the firmware actions' parameters) */
@@ -225,7 +226,7 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
         else missing.push(field);
       }
     }
-    if (missing.length) return req.reply(RC.NOT_FOUND, `not found: ${missing.join(', ')}`, { fields: missing.map((field) => ({ field })) });
+    if (missing.length) return req.reply(RC.NOT_FOUND, `not found: ${missing.map((f) => excerpt(f)).join(', ')}`, { fields: missing.map((field) => ({ field })) });
     if (!rec.observed) {
       rec.observed = true;
       this.emit('change', req.device, rec);
