@@ -28,6 +28,11 @@ export class RequestManager extends RequestEngine {
     return this.requests.get(id);
   }
 
+  /** Every request held, oldest first (the editor's list, which shows them all). */
+  all(): MgmtRequest[] {
+    return [...this.requests.values()];
+  }
+
   /** The requests, oldest first, 25 a page unless `_limit` says. Throws QueryError for a bad `_bookmark`. */
   list(opts: PageQuery = {}): Page<RequestDetails> {
     return bookmarkPage([...this.requests.values()], opts._bookmark, limitOf(opts, 25), (r) => r.details());

@@ -7,6 +7,7 @@
 import type { DeviceRecord, Registry } from '../platform/registry';
 import type { Supports } from '../protocol/messages';
 import type { DeviceRef } from '../protocol/topics';
+import { offsetPage } from '../platform/paging';
 
 export type DeviceState = 'managed' | 'dormant' | 'unmanaged';
 
@@ -39,9 +40,6 @@ export interface DevicePage {
   devices: DeviceRow[];
 }
 
-/** The largest page a caller may ask for. */
-export const MAX_PAGE = 500;
-
 function stateOf(d: DeviceRecord): DeviceState {
   return d.managed ? 'managed' : d.dormant ? 'dormant' : 'unmanaged';
 }
@@ -68,21 +66,9 @@ function typeCounts(registry: Registry): { typeId: string; count: number }[] {
   return [...counts].map(([typeId, count]) => ({ typeId, count })).sort((a, b) => (a.typeId < b.typeId ? -1 : a.typeId > b.typeId ? 1 : 0));
 }
 
-/**
- * The offset page of `all` for a user interface: limit clamped to 1..MAX_PAGE (default 50), offset
- * to 0 and above, and an offset past the end gives the last page (never refused, never empty when
- * there are rows). The sidebar's registry pages and request rows share it.
- */
-export function pageOf<T>(all: T[], offset = 0, limit = 50): { total: number; offset: number; limit: number; rows: T[] } {
-  const l = Math.min(Math.max(Math.floor(limit), 1), MAX_PAGE);
-  let o = Math.max(Math.floor(offset), 0);
-  if (o >= all.length) o = all.length === 0 ? 0 : Math.floor((all.length - 1) / l) * l;
-  return { total: all.length, offset: o, limit: l, rows: all.slice(o, o + l) };
-}
-
 /** One page of the devices matching `filter` (offset and limit are clamped, never refused). */
 export function listDevices(registry: Registry, filter: DeviceFilter & { offset?: number; limit?: number } = {}): DevicePage {
-  const { total, offset, limit, rows } = pageOf(registry.query(filter), filter.offset, filter.limit);
+  const { total, offset, limit, rows } = offsetPage(registry.query(filter), filter.offset, filter.limit);
   return { total, offset, limit, types: typeCounts(registry), devices: rows.map(rowOf) };
 }
 

@@ -18,8 +18,9 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, NextFunction } from 'express';
 import { InitiateError } from '../platform/request-manager';
-import { MAX_DEVICES } from '../protocol/messages';
-import { deviceRefs, listDevices, pageOf, MAX_PAGE } from './device-listing';
+import { HttpError } from '../shared/http-error';
+import { deviceRefs, listDevices } from './device-listing';
+import { offsetPage, MAX_PAGE } from '../platform/paging';
 import { RequestProgress, type ProgressMessage } from './request-progress';
 import type { Platform } from '../platform/platform';
 import type { PlatformNode } from '../shared/platform-node';
@@ -27,15 +28,6 @@ import type { RequestDetails } from '../platform/management-request';
 
 const OUTCOMES = ['success', 'failure', 'timedOut', 'cancelled', 'inProgress'] as const;
 type OutcomeFilter = (typeof OUTCOMES)[number];
-
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export = function (RED: NodeAPI): void {
   RED.plugins.registerPlugin('iotdm-sidebar', { type: 'iotdm-sidebar' } as never);
@@ -86,18 +78,18 @@ export = function (RED: NodeAPI): void {
 
   function platformOf(req: Request): PlatformNode {
     const node = runningPlatform(String(req.params.id));
-    if (!node) throw new HttpError(404, t('errors.platform-not-found', { id: req.params.id }));
+    if (!node) throw new HttpError(404, 'platform-not-found', t('errors.platform-not-found', { id: req.params.id }));
     return node;
   }
 
   function intQuery(req: Request, name: string, dflt: number, min: number, max: number): number {
     const v = req.query[name];
     if (v === undefined || v === '') return dflt;
-    if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new HttpError(400, t('errors.invalid-query', { name, min, max }));
+    if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new HttpError(400, 'invalid-query', t('errors.invalid-query', { name, min, max }));
     return Number(v);
   }
 
-  /** `?offset&limit` of a page for the tab: out of range is a 400, pageOf handles the rest */
+  /** `?offset&limit` of a page for the tab: out of range is a 400, offsetPage handles the rest */
   function pageQuery(req: Request): { offset: number; limit: number } {
     return { offset: intQuery(req, 'offset', 0, 0, 1e9), limit: intQuery(req, 'limit', 50, 1, MAX_PAGE) };
   }
@@ -105,7 +97,7 @@ export = function (RED: NodeAPI): void {
   function strQuery(req: Request, name: string): string | undefined {
     const v = req.query[name];
     if (v === undefined || v === '') return undefined;
-    if (typeof v !== 'string' || v.length > 255) throw new HttpError(400, t('errors.invalid-query', { name, max: 255 }));
+    if (typeof v !== 'string' || v.length > 255) throw new HttpError(400, 'invalid-query', t('errors.invalid-query', { name, max: 255 }));
     return v;
   }
 
@@ -126,21 +118,14 @@ export = function (RED: NodeAPI): void {
     };
   }
 
+  /** newest first */
   function allRequests(node: PlatformNode): RequestDetails[] {
-    const out: RequestDetails[] = [];
-    let bookmark: string | undefined;
-    do {
-      // list() builds the details of every request on each call: the largest page makes it one call
-      const page = node.platform.requests.list({ _limit: MAX_DEVICES, _bookmark: bookmark });
-      out.push(...page.results);
-      bookmark = page._bookmark;
-    } while (bookmark);
-    return out.reverse();
+    return node.platform.requests.all().map((r) => r.details()).reverse();
   }
 
   function requestOf(node: PlatformNode, id: string) {
     const r = node.platform.requests.get(id);
-    if (!r) throw new HttpError(404, t('errors.request-not-found', { id }));
+    if (!r) throw new HttpError(404, 'request-not-found', t('errors.request-not-found', { id }));
     return r;
   }
 
@@ -208,10 +193,10 @@ export = function (RED: NodeAPI): void {
     route((req) => {
       const r = requestOf(platformOf(req), String(req.params.reqId));
       const outcome = strQuery(req, 'outcome');
-      if (outcome !== undefined && !OUTCOMES.includes(outcome as OutcomeFilter)) throw new HttpError(400, t('errors.invalid-outcome', { outcomes: OUTCOMES.join(', ') }));
+      if (outcome !== undefined && !OUTCOMES.includes(outcome as OutcomeFilter)) throw new HttpError(400, 'invalid-outcome', t('errors.invalid-outcome', { outcomes: OUTCOMES.join(', ') }));
       const execs = outcome === undefined ? r.executions : r.executions.filter((e) => (outcome === 'inProgress' ? !e.complete : e.outcome === outcome));
       const { offset, limit } = pageQuery(req);
-      const { rows, ...page } = pageOf(execs, offset, limit);
+      const { rows, ...page } = offsetPage(execs, offset, limit);
       return { ...page, devices: rows.map((e) => r.row(e)) };
     }),
   );
@@ -233,7 +218,7 @@ export = function (RED: NodeAPI): void {
     route((req) => {
       const node = platformOf(req);
       const details = node.platform.requests.cancel(String(req.params.reqId));
-      if (!details) throw new HttpError(404, t('errors.request-not-found', { id: req.params.reqId }));
+      if (!details) throw new HttpError(404, 'request-not-found', t('errors.request-not-found', { id: req.params.reqId }));
       return details;
     }),
   );

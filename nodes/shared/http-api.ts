@@ -8,8 +8,9 @@
  * also takes it out again (Node-RED has no unmount).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { InitiateError, QueryError, type RequestManager } from '../platform/request-manager';
+import { sameSecret } from '../transport/same-secret';
+import { HttpError } from './http-error';
 import { MAX_DEVICES } from '../protocol/messages';
 
 export interface ApiCredentials {
@@ -66,18 +67,6 @@ interface ErrorBody {
   exception: { id: string; properties: string[] };
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly id: string,
-    message: string,
-    readonly properties: string[] = [],
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
 /** The client went away before its body ended: nobody is left to answer. */
 class ClientGone extends Error {}
 
@@ -120,11 +109,6 @@ function routeOf(pathname: string, t: Translate): Route | undefined {
   }
 }
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-/** equal strings, in a time that does not depend on where they differ or on their lengths */
-function sameSecret(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
 
 function basicCredentials(header: string | undefined): { user: string; pass: string } | undefined {
   const m = /^Basic[ \t]+([A-Za-z0-9+/=._~-]+)[ \t]*$/i.exec(header ?? '');

@@ -11,7 +11,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { Readable, Transform } from 'node:stream';
-import { timingSafeEqual } from 'node:crypto';
+import { sameSecret } from './same-secret';
 import type { DeviceRef } from '../protocol/topics';
 import {
   MAX_DM_PAYLOAD,
@@ -78,13 +78,6 @@ export interface EmbeddedBroker {
 export const TOKEN_AUTH_USER = 'use-token-auth';
 
 const CLOSE_TIMEOUT_MS = 3000;
-
-function sameSecret(given: Buffer | string | undefined, expected: string): boolean {
-  if (given === undefined || given === null) return false;
-  const a = Buffer.isBuffer(given) ? given : Buffer.from(String(given), 'utf8');
-  const b = Buffer.from(expected, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /** Whether a CONNECT's credentials pass (exported for the config node's own checks and tests). */
 export function credentialsAccepted(

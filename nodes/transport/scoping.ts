@@ -76,22 +76,29 @@ function scoped(root: string, scope: DeviceRef, rest: string[]): string {
 }
 
 /**
+ * A topic or filter a `d:` client sends, in its own scope: a bare one is scoped, one already in its
+ * scope or outside the scoped roots passes unchanged, another device's scope is refused (undefined).
+ */
+function intoScope(topic: string, scope: DeviceRef): string | undefined {
+  const s = split(topic, scope);
+  switch (s.kind) {
+    case 'other':
+    case 'own':
+      return topic;
+    case 'bare':
+      return scoped(s.root, scope, s.rest);
+    case 'foreign':
+      return undefined;
+  }
+}
+
+/**
  * The topic a `d:` client's PUBLISH goes out on, or undefined when it must be refused (a publish
  * into another device's scope). Topics outside the scoped roots pass unchanged.
  */
 export function publishTopicFor(scope: DeviceRef, topic: string): string | undefined {
   if (ROOTLESS_DEVICE_PATHS.has(topic)) return scoped(DEVICE_ROOT, scope, topic.split('/'));
-  const s = split(topic, scope);
-  switch (s.kind) {
-    case 'other':
-      return topic;
-    case 'bare':
-      return scoped(s.root, scope, s.rest);
-    case 'own':
-      return topic;
-    case 'foreign':
-      return undefined;
-  }
+  return intoScope(topic, scope);
 }
 
 /**
@@ -101,17 +108,7 @@ export function publishTopicFor(scope: DeviceRef, topic: string): string | undef
 export function subscriptionFor(scope: DeviceRef, filter: string): string | undefined {
   const first = filter.split('/', 1)[0];
   if (first === '#' || first === '+') return undefined;
-  const s = split(filter, scope);
-  switch (s.kind) {
-    case 'other':
-      return filter;
-    case 'bare':
-      return scoped(s.root, scope, s.rest);
-    case 'own':
-      return filter;
-    case 'foreign':
-      return undefined;
-  }
+  return intoScope(filter, scope);
 }
 
 /**

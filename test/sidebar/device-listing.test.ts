@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Registry } from '../../nodes/platform/registry';
-import { listDevices, deviceRefs, pageOf, MAX_PAGE } from '../../nodes/plugins/device-listing';
+import { listDevices, deviceRefs } from '../../nodes/plugins/device-listing';
+import { offsetPage, MAX_PAGE } from '../../nodes/platform/paging';
 
 describe('sidebar: device listing of the registry', () => {
   function registry(n: number): Registry {
@@ -51,13 +52,13 @@ describe('sidebar: device listing of the registry', () => {
 
   it('pages any rows the same way (the request rows use it too): clamped limit, the last page past the end, an empty list at 0', () => {
     const rows = Array.from({ length: 10 }, (_, i) => i);
-    assert.deepEqual(pageOf(rows, 8, 4), { total: 10, offset: 8, limit: 4, rows: [8, 9] });
-    assert.deepEqual(pageOf(rows, 10, 4), { total: 10, offset: 8, limit: 4, rows: [8, 9] });
-    assert.deepEqual(pageOf(rows, 1000, 5), { total: 10, offset: 5, limit: 5, rows: [5, 6, 7, 8, 9] });
-    assert.deepEqual(pageOf(rows), { total: 10, offset: 0, limit: 50, rows });
-    assert.equal(pageOf(rows, -3, 0).offset, 0);
-    assert.equal(pageOf(rows, 0, 0).limit, 1);
-    assert.equal(pageOf(rows, 0, MAX_PAGE + 1).limit, MAX_PAGE);
-    assert.deepEqual(pageOf([], 30, 10), { total: 0, offset: 0, limit: 10, rows: [] });
+    assert.deepEqual(offsetPage(rows, 8, 4), { total: 10, offset: 8, limit: 4, rows: [8, 9] });
+    assert.deepEqual(offsetPage(rows, 10, 4), { total: 10, offset: 8, limit: 4, rows: [8, 9] });
+    assert.deepEqual(offsetPage(rows, 1000, 5), { total: 10, offset: 5, limit: 5, rows: [5, 6, 7, 8, 9] });
+    assert.deepEqual(offsetPage(rows), { total: 10, offset: 0, limit: 50, rows });
+    assert.equal(offsetPage(rows, -3, 0).offset, 0);
+    assert.equal(offsetPage(rows, 0, 0).limit, 1);
+    assert.equal(offsetPage(rows, 0, MAX_PAGE + 1).limit, MAX_PAGE);
+    assert.deepEqual(offsetPage([], 30, 10), { total: 0, offset: 0, limit: 10, rows: [] });
   });
 });
