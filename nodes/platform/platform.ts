@@ -10,7 +10,7 @@ import { check, parsePayload, storedWithin, ValidationError, isValid, type Messa
 import { BOUNDS, excerpt, type Bounds } from '../protocol/bounds';
 import { RC } from '../protocol/rc';
 import { readReqId } from '../protocol/req-id';
-import { normalizeResponse, notifyFields, type DmResponse, type FirmwareAttributes, type NotifyRequest } from '../protocol/messages';
+import { normalizeResponse, notifyFields, type DeviceInfo, type DmResponse, type FirmwareAttributes, type NotifyRequest } from '../protocol/messages';
 import { Registry } from './registry';
 import { RequestManager, type Publish, type RequestManagerOptions } from './request-manager';
 
@@ -165,7 +165,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
       return;
     }
     let firmware: Partial<FirmwareAttributes> | undefined;
-    let deviceInfo: Record<string, unknown> | undefined;
+    let deviceInfo: DeviceInfo | undefined;
     let location: MessageTypes['location']['d'] | undefined;
     // every field is checked before any is kept: a notify is applied whole or not at all
     for (const f of notifyFields(n)) {
@@ -187,7 +187,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
     }
     if (deviceInfo) storedWithin('deviceInfo', deviceInfo, this.bounds.deviceInfoBytes);
     if (firmware) storedWithin('mgmt.firmware', { ...rec.mgmt.firmware, ...firmware }, this.bounds.firmwareBytes);
-    if (deviceInfo) rec.deviceInfo = deviceInfo as typeof rec.deviceInfo;
+    if (deviceInfo) this.registry.mergeDeviceInfo(device, deviceInfo);
     if (location) this.registry.setLocation(device, location);
     this.registry.seen(device);
     if (firmware) {

@@ -108,6 +108,19 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   /**
+   * Change a known device: `apply` writes its record, which then counts as active (unless `active`
+   * is false) and is announced as changed (what is saved). Undefined for an unknown device.
+   */
+  private update(ref: DeviceRef, apply: (rec: DeviceRecord) => void, active = true): DeviceRecord | undefined {
+    const rec = this.get(ref);
+    if (!rec) return undefined;
+    apply(rec);
+    if (active) this.touch(rec);
+    this.changed(rec, deviceKey(ref));
+    return rec;
+  }
+
+  /**
    * A Manage Device request (docs/protocol.md §3.1). Creates the device when it is new. deviceInfo and
    * metadata replace what is stored when they are sent, except an empty deviceInfo, which IBM's
    * Python client sends on every manage by mistake and must not erase what is known (§10).
@@ -153,13 +166,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Unmanage (§3.2): no new DM requests go to the device; its mgmt.* attributes are dropped. */
   unmanage(ref: DeviceRef): DeviceRecord | undefined {
-    const rec = this.get(ref);
-    if (!rec) return undefined;
-    rec.managed = false;
-    this.clearMgmt(rec);
-    this.touch(rec);
-    this.changed(rec, deviceKey(ref));
-    return rec;
+    return this.update(ref, (rec) => {
+      rec.managed = false;
+      this.clearMgmt(rec);
+    });
   }
 
   private clearMgmt(rec: DeviceRecord): void {
@@ -169,61 +179,46 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   setLocation(ref: DeviceRef, loc: Location): DeviceRecord | undefined {
-    const rec = this.get(ref);
-    if (!rec) return undefined;
-    // each update is a complete set: optional values omitted now are deleted (§3.3)
-    const nowIso = this.now().toISOString();
-    rec.location = { ...loc, measuredDateTime: loc.measuredDateTime || nowIso, updatedDateTime: nowIso };
-    this.touch(rec);
-    this.changed(rec, deviceKey(ref));
-    return rec;
+    return this.update(ref, (rec) => {
+      // each update is a complete set: optional values omitted now are deleted (§3.3)
+      const nowIso = this.now().toISOString();
+      rec.location = { ...loc, measuredDateTime: loc.measuredDateTime || nowIso, updatedDateTime: nowIso };
+    });
   }
 
   addErrorCode(ref: DeviceRef, code: number): DeviceRecord | undefined {
-    const rec = this.get(ref);
-    if (!rec) return undefined;
-    rec.diag.errorCodes.push(code);
-    if (rec.diag.errorCodes.length > MAX_ERROR_CODES) rec.diag.errorCodes.splice(0, rec.diag.errorCodes.length - MAX_ERROR_CODES);
-    this.touch(rec);
-    this.changed(rec, deviceKey(ref));
-    return rec;
+    return this.update(ref, (rec) => {
+      rec.diag.errorCodes.push(code);
+      if (rec.diag.errorCodes.length > MAX_ERROR_CODES) rec.diag.errorCodes.splice(0, rec.diag.errorCodes.length - MAX_ERROR_CODES);
+    });
   }
 
   clearErrorCodes(ref: DeviceRef): DeviceRecord | undefined {
-    const rec = this.get(ref);
-    if (!rec) return undefined;
-    rec.diag.errorCodes = [];
-    this.touch(rec);
-    this.changed(rec, deviceKey(ref));
-    return rec;
+    return this.update(ref, (rec) => {
+      rec.diag.errorCodes = [];
+    });
   }
 
   addLog(ref: DeviceRef, entry: LogEntry): DeviceRecord | undefined {
-    const rec = this.get(ref);
-    if (!rec) return undefined;
-    const stored: StoredLogEntry = {
-      message: entry.message,
-      timestamp: entry.timestamp || this.now().toISOString(),
-      severity: entry.severity ?? 0,
-    };
-    if (entry.data) stored.logData = entry.data; // `data` on the wire, `logData` in the model (§3.5)
-    rec.diag.log.push(stored);
-    if (rec.diag.log.length > MAX_LOG_ENTRIES) rec.diag.log.splice(0, rec.diag.log.length - MAX_LOG_ENTRIES);
-    let chars = 0;
-    for (const e of rec.diag.log) chars += logEntryChars(e);
-    while (chars > this.maxLogChars && rec.diag.log.length > 1) chars -= logEntryChars(rec.diag.log.shift()!);
-    this.touch(rec);
-    this.changed(rec, deviceKey(ref));
-    return rec;
+    return this.update(ref, (rec) => {
+      const stored: StoredLogEntry = {
+        message: entry.message,
+        timestamp: entry.timestamp || this.now().toISOString(),
+        severity: entry.severity ?? 0,
+      };
+      if (entry.data) stored.logData = entry.data; // `data` on the wire, `logData` in the model (§3.5)
+      rec.diag.log.push(stored);
+      if (rec.diag.log.length > MAX_LOG_ENTRIES) rec.diag.log.splice(0, rec.diag.log.length - MAX_LOG_ENTRIES);
+      let chars = 0;
+      for (const e of rec.diag.log) chars += logEntryChars(e);
+      while (chars > this.maxLogChars && rec.diag.log.length > 1) chars -= logEntryChars(rec.diag.log.shift()!);
+    });
   }
 
   clearLog(ref: DeviceRef): DeviceRecord | undefined {
-    const rec = this.get(ref);
-    if (!rec) return undefined;
-    rec.diag.log = [];
-    this.touch(rec);
-    this.changed(rec, deviceKey(ref));
-    return rec;
+    return this.update(ref, (rec) => {
+      rec.diag.log = [];
+    });
   }
 
   /**
@@ -231,20 +226,23 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * time (docs/protocol.md §10): the merged view is what firmware steps judge.
    */
   mergeFirmware(ref: DeviceRef, value: Partial<FirmwareAttributes>): Partial<FirmwareAttributes> | undefined {
-    const rec = this.get(ref);
-    if (!rec) return undefined;
-    rec.mgmt.firmware = { ...rec.mgmt.firmware, ...value, updatedDateTime: this.now().toISOString() };
-    this.touch(rec);
-    this.changed(rec, deviceKey(ref));
-    return rec.mgmt.firmware;
+    return this.update(ref, (rec) => {
+      rec.mgmt.firmware = { ...rec.mgmt.firmware, ...value, updatedDateTime: this.now().toISOString() };
+    })?.mgmt.firmware;
   }
 
-  /** Set deviceInfo.fwVersion (a firmware update succeeded, docs/protocol.md §3.9). */
+  /** deviceInfo attributes a device notified (docs/protocol.md §3.7, §4), merged into what is known. */
+  mergeDeviceInfo(ref: DeviceRef, values: DeviceInfo): DeviceRecord | undefined {
+    return this.update(ref, (rec) => {
+      rec.deviceInfo = { ...rec.deviceInfo, ...values };
+    });
+  }
+
+  /** Set deviceInfo.fwVersion (a firmware update succeeded, docs/protocol.md §3.9); not device activity. */
   setFwVersion(ref: DeviceRef, version: string): void {
-    const rec = this.get(ref);
-    if (!rec) return;
-    rec.deviceInfo = { ...rec.deviceInfo, fwVersion: version };
-    this.changed(rec, deviceKey(ref));
+    this.update(ref, (rec) => {
+      rec.deviceInfo = { ...rec.deviceInfo, fwVersion: version };
+    }, false);
   }
 
   /** Any message from the device counts as activity. */
