@@ -11,7 +11,7 @@ import type { ConnectionState } from './protocol/link';
 import { compile } from './protocol/validate';
 import { deviceKey, type DeviceRef } from './protocol/topics';
 import { answerMessageSchema, manageMessageSchema, type ActionMessage, type AnswerMessage, type DeviceAction, type ManageMessage } from './device/responder-messages';
-import { deviceOf, statusLook } from './shared/handler-node';
+import { useDevice, statusLook } from './shared/handler-node';
 import { OnceAMinute, reasonOf } from './shared/once-a-minute';
 
 const validateAnswer = compile<AnswerMessage>(answerMessageSchema);
@@ -56,21 +56,12 @@ export = function (RED: NodeAPI): void {
       });
     };
 
-    const host = deviceOf(RED, node, config.device, 'device-responder');
-    if (!host) {
-      connState = 'invalid';
+    const device = useDevice(RED, node, config.device, 'device-responder', (state) => {
+      connState = state;
       showStatus();
-      return;
-    }
-    const agent = host.agent;
-
-    const user = {
-      onConnectionState(state: ConnectionState) {
-        connState = state;
-        showStatus();
-      },
-    };
-    host.addUser(user);
+    });
+    if (!device) return;
+    const { agent } = device;
 
     // answers not sent (a broker outage fails every answer under way at once): the first of each
     // reason is said at once, the others counted and said once a minute, not one line per device
@@ -180,7 +171,7 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       agent.removeHandler(handler);
-      host.removeUser(user);
+      device.release();
       for (const list of waiting.values()) for (const w of list) clearTimeout(w.timer);
       waiting.clear();
       done();

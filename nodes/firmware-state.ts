@@ -15,7 +15,7 @@ import { ValidationError } from './protocol/validate';
 import type { FirmwareCommand } from './device/firmware-messages';
 import { configNumber } from './shared/config-number';
 import { ContextSlot } from './shared/context-slot';
-import { deviceOf, statusLook } from './shared/handler-node';
+import { useDevice, statusLook } from './shared/handler-node';
 
 const STATE_KEY = 'iotdm-firmware';
 
@@ -50,13 +50,12 @@ export = function (RED: NodeAPI): void {
       });
     };
 
-    const host = deviceOf(RED, node, config.device, 'firmware-state');
-    if (!host) {
-      connState = 'invalid';
+    const device = useDevice(RED, node, config.device, 'firmware-state', (state) => {
+      connState = state;
       showStatus();
-      return;
-    }
-    const agent = host.agent;
+    });
+    if (!device) return;
+    const { agent } = device;
 
     const builtin = config.downloader === 'builtin';
     const folder = path.resolve(config.folder || path.join(RED.settings.userDir ?? '.', 'firmware'));
@@ -76,14 +75,6 @@ export = function (RED: NodeAPI): void {
       warn: (what, err) => node.warn(RED._(`firmware-state.errors.${what}`, { error: err.message })),
     });
     let statusTimer: NodeJS.Timeout | undefined;
-
-    const user = {
-      onConnectionState(state: ConnectionState) {
-        connState = state;
-        showStatus();
-      },
-    };
-    host.addUser(user);
 
     const start = (restored: unknown) => {
       if (closed) return;
@@ -141,7 +132,7 @@ export = function (RED: NodeAPI): void {
         saved.save();
       }
       clearTimeout(statusTimer);
-      host.removeUser(user);
+      device.release();
       done();
     });
   }

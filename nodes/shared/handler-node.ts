@@ -1,10 +1,12 @@
 /**
  * What the device-side handler nodes (device-responder, firmware-state) share: the look of their
- * connection status, and refusing to run without a working iotdm-device.
+ * connection status, following their device's connection state, and refusing to run without a
+ * working iotdm-device.
  */
 import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
 import type { DeviceAgent } from '../device/device-agent';
 import type { DeviceAgentHost } from '../device/agent-host';
+import type { ConnectionState, ConnectionUser } from '../protocol/link';
 
 export type UsableDevice = DeviceAgentHost & { agent: DeviceAgent };
 
@@ -29,4 +31,32 @@ export function deviceOf(RED: NodeAPI, node: Node, deviceId: string, ns: string)
     done();
   });
   return undefined;
+}
+
+/** A handler node's hold on its device: release() on close stops the connection-state updates. */
+export interface DeviceUse {
+  host: UsableDevice;
+  agent: DeviceAgent;
+  release(): void;
+}
+
+/**
+ * deviceOf, with the device's connection state handed to `show` now and on every change ('invalid'
+ * when there is no working device, and then undefined).
+ */
+export function useDevice(
+  RED: NodeAPI,
+  node: Node,
+  deviceId: string,
+  ns: string,
+  show: (state: ConnectionState | 'invalid') => void,
+): DeviceUse | undefined {
+  const host = deviceOf(RED, node, deviceId, ns);
+  if (!host) {
+    show('invalid');
+    return undefined;
+  }
+  const user: ConnectionUser = { onConnectionState: (state) => show(state) };
+  host.addUser(user);
+  return { host, agent: host.agent, release: () => host.removeUser(user) };
 }
