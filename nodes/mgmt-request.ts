@@ -35,7 +35,10 @@ export = function (RED: NodeAPI): void {
     const platformNode = RED.nodes.getNode(config.platform) as PlatformNode | null;
     if (!platformNode || !platformNode.platform) {
       node.status({ fill: 'red', shape: 'ring', text: RED._('mgmt-request.status.no-platform') });
-      node.on('input', (msg: NodeMessageInFlow, _send: Send, done: (err?: Error) => void) => done(new Error(RED._('mgmt-request.errors.no-platform'))));
+      node.on('input', (msg: NodeMessageInFlow, _send: Send, done: () => void) => {
+        node.error(RED._('mgmt-request.errors.no-platform'), msg);
+        done();
+      });
       return;
     }
     const requests = platformNode.platform.requests;
@@ -179,7 +182,9 @@ export = function (RED: NodeAPI): void {
         const e = err as Error & { statusCode?: number; rc?: number };
         const statusCode = e.statusCode ?? (e instanceof ValidationError ? 400 : 500);
         answer(send, msg, { topic: typeof msg.topic === 'string' && msg.topic ? msg.topic : 'initiate', statusCode, payload: { message: e.message } });
-        done(e);
+        // as every node of the package: node.error(err, msg) for a Catch node, then done()
+        node.error(e, msg);
+        done();
       }
     });
 

@@ -50,7 +50,10 @@ export = function (RED: NodeAPI): void {
     const platformNode = RED.nodes.getNode(config.platform) as PlatformNode | null;
     if (!platformNode || !platformNode.rollouts) {
       node.status({ fill: 'red', shape: 'ring', text: RED._('rollout.status.no-platform') });
-      node.on('input', (_msg: NodeMessageInFlow, _send: Send, done: (err?: Error) => void) => done(new Error(RED._('rollout.errors.no-platform'))));
+      node.on('input', (msg: NodeMessageInFlow, _send: Send, done: () => void) => {
+        node.error(RED._('rollout.errors.no-platform'), msg);
+        done();
+      });
       return;
     }
     const rollouts: RolloutManager = platformNode.rollouts;
@@ -169,7 +172,9 @@ export = function (RED: NodeAPI): void {
         const e = err as Error & { statusCode?: number };
         const statusCode = e.statusCode ?? (e instanceof ValidationError ? 400 : 500);
         answer(send, msg, topic || 'create', statusCode, { message: e.message });
-        done(e);
+        // as every node of the package: node.error(err, msg) for a Catch node, then done()
+        node.error(e, msg);
+        done();
       }
     });
 

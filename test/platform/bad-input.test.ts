@@ -85,4 +85,17 @@ describe('platform: bad input on every inbound topic', function () {
     assert.equal(callsOf('r', 'error').length, CASES.length);
     assert.equal(getNode('p').platform.registry.get({ typeId: 'bad', deviceId: 'known' }).managed, true, 'nothing changed the device');
   });
+
+  it('a flow message that mgmt-request refuses reaches the Catch node too (node.error(err, msg), as in every node)', async () => {
+    const caught: any[] = [];
+    getNode('caught').on('input', (m: any) => caught.push(m));
+    getNode('r').receive({ payload: 'not a request body', marker: 'refused' });
+    const deadline = Date.now() + 5000;
+    while (!caught.some((m) => m.marker === 'refused') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const m = caught.find((x) => x.marker === 'refused');
+    assert.ok(m, 'not caught');
+    assert.equal(m.error.source.id, 'r');
+    assert.equal(m.statusCode, 400);
+    assert.ok(m.error.message);
+  });
 });
