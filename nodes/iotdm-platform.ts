@@ -6,7 +6,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import { Platform } from './platform/platform';
-import { PLATFORM_SUBSCRIPTION, deviceKey } from './protocol/topics';
+import { deviceKey } from './protocol/topics';
 import { Connection } from './transport/connection';
 import type { ConnectionState } from './protocol/link';
 import { startEmbeddedBroker, TOKEN_AUTH_USER } from './transport/embedded-broker';
@@ -21,6 +21,8 @@ import { platformRolloutStore } from './platform/rollout/rollout-store';
 import { persistRegistry, restoreRegistry } from './platform/registry-store';
 import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
 import { MAX_DM_PAYLOAD } from './transport/scoping';
+import { persistRequests } from './platform/request-records';
+import { attachPlatform } from './shared/attach-platform';
 
 
 export = function (RED: NodeAPI): void {
@@ -71,6 +73,7 @@ export = function (RED: NodeAPI): void {
     const store = openPlatformStore(RED.settings.userDir as string | undefined, node.id, config.persist !== false);
     node.store = store;
     store.onError = (err) => node.error(RED._('iotdm-platform.errors.save-failed', { error: err.message }));
+    const stopPersistingRequests = persistRequests(platform.requests, store);
     const restore = store.load().then(
       (loaded) => {
         restoreRegistry(platform.registry, loaded);
@@ -173,9 +176,14 @@ export = function (RED: NodeAPI): void {
         users.report(new Error(RED._('iotdm-platform.errors.handler', { topic, error: err.message })), { topic, payload: payload.toString('utf8') } as never);
       });
       watchOutbound(connection);
-      connection.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
-      const resumed = await node.rollouts.restore();
-      if (resumed) node.log(RED._('iotdm-platform.log.rollouts-resumed', { count: resumed }));
+      // answer deadlines pause while the broker is away; what it may have lost is asked again
+      attachPlatform(connection, platform);
+      // the requests of the last run: listed again, the running ones resume (their publishes wait
+      // in the client until it is connected and subscribed)
+      const resumed = platform.requests.resume(node.loaded);
+      if (resumed) node.log(RED._('iotdm-platform.log.resumed', { count: resumed }));
+      const rolloutsResumed = await node.rollouts.restore();
+      if (rolloutsResumed) node.log(RED._('iotdm-platform.log.rollouts-resumed', { count: rolloutsResumed }));
     }
 
     // the v0002 management-requests API on Node-RED's HTTP server (docs/protocol.md §5)
@@ -210,6 +218,8 @@ export = function (RED: NodeAPI): void {
         await node.ready;
         // rollouts stop where they are and are saved before the engine cancels what runs
         await node.rollouts.close();
+        // running requests stay running in the store: the next start (a restart, a deploy) resumes them
+        stopPersistingRequests();
         platform.close();
         await store.close();
         if (connection) await connection.close(3000);

@@ -3,7 +3,9 @@
  * management-requests API answers (docs/protocol.md §5): request details with `complete`, per-device
  * rows with `status` 0 success / 1 in progress / 2 failure / 3 timed out.
  */
+import type { DeviceRef } from '../protocol/topics';
 import type { FirmwareAttributes, Parameter } from '../protocol/messages';
+import type { Deadline } from './deadlines';
 import { RequestStatus, type RequestStatusCode, type Outcome, type Plan, type Step } from './plans';
 
 export interface DeviceExecution {
@@ -22,7 +24,12 @@ export interface DeviceExecution {
   reqId?: string;
   /** holds a slot of the platform's in-flight window */
   holdsSlot: boolean;
-  timer?: NodeJS.Timeout;
+  /** the deadline of the current exchange or wait (deadlines.ts) */
+  timer?: Deadline;
+  /** the exchange awaiting an answer, as published; acked once the broker took it */
+  sent?: { topic: string; payload: string; acked: boolean };
+  /** when the current wait step began (ms since the epoch): its timeout counts from here, across restarts */
+  waitSince?: number;
   firmware: Partial<FirmwareAttributes>;
   sawInProgress: boolean;
   sawDownloading: boolean;
@@ -166,4 +173,23 @@ export class MgmtRequest {
     if (exec.quirk) r.quirk = exec.quirk;
     return r;
   }
+}
+
+/** A device's execution of `req`, not started. */
+export function newExecution(d: DeviceRef, key: string, req: MgmtRequest, nowIso: string): DeviceExecution {
+  return {
+    typeId: d.typeId,
+    deviceId: d.deviceId,
+    key,
+    request: req,
+    status: RequestStatus.IN_PROGRESS,
+    complete: false,
+    step: 0,
+    holdsSlot: false,
+    firmware: {},
+    sawInProgress: false,
+    sawDownloading: false,
+    observing: false,
+    updatedDateTime: nowIso,
+  };
 }

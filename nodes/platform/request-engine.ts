@@ -13,7 +13,8 @@ import { deviceKey, platformTopic, PlatformPath, type DeviceRef } from '../proto
 import { RC_TEXT } from '../protocol/rc';
 import type { DmResponse, FirmwareAttributes } from '../protocol/messages';
 import { RequestStatus, stepsFor, cancelObservationBody, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
-import { MgmtRequest, type DeviceExecution } from './management-request';
+import { MgmtRequest, newExecution, type DeviceExecution } from './management-request';
+import { Deadlines } from './deadlines';
 import { admit, InitiateError, type InitiateOptions } from './request-admission';
 import { reusedReqIdAnswer, recordAnswer } from './answer-quirks';
 import type { Registry } from './registry';
@@ -39,6 +40,8 @@ export interface RequestManagerOptions {
 
 export interface RequestManagerEvents {
   requestCreated: [req: MgmtRequest];
+  /** a device's execution moved on without finishing (an exchange sent, a wait begun): for the store */
+  executionChanged: [exec: DeviceExecution];
   deviceComplete: [req: MgmtRequest, exec: DeviceExecution];
   requestComplete: [req: MgmtRequest];
   requestRemoved: [id: string];
@@ -63,24 +66,27 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   readonly options: Required<Omit<RequestManagerOptions, 'now'>>;
   protected readonly now: () => Date;
   protected readonly requests = new Map<string, MgmtRequest>();
-  private readonly pending = new Map<string, DeviceExecution>();
-  private readonly active = new Map<string, Set<DeviceExecution>>();
-  private readonly firmwareBusy = new Map<string, DeviceExecution>();
-  private queue: DeviceExecution[] = [];
+  protected readonly pending = new Map<string, DeviceExecution>();
+  protected readonly active = new Map<string, Set<DeviceExecution>>();
+  protected readonly firmwareBusy = new Map<string, DeviceExecution>();
+  /** the per-device deadlines, paused while the broker is away (deadlines.ts) */
+  protected readonly deadlines: Deadlines;
+  protected queue: DeviceExecution[] = [];
   private qHead = 0;
-  private inFlight = 0;
+  protected inFlight = 0;
   private pumpScheduled = false;
   private closed = false;
 
   constructor(
-    private readonly registry: Registry,
-    private readonly publish: Publish,
+    protected readonly registry: Registry,
+    protected readonly publish: Publish,
     options: RequestManagerOptions = {},
   ) {
     super();
     const { now, ...rest } = options;
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     this.now = now ?? (() => new Date());
+    this.deadlines = new Deadlines(() => this.now().getTime());
   }
 
   /** exchanges currently awaiting an answer (for status and tests) */
@@ -104,21 +110,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     const refused: DeviceExecution[] = [];
     for (const d of b.devices) {
       const k = deviceKey(d);
-      const exec: DeviceExecution = {
-        typeId: d.typeId,
-        deviceId: d.deviceId,
-        key: k,
-        request: req,
-        status: RequestStatus.IN_PROGRESS,
-        complete: false,
-        step: 0,
-        holdsSlot: false,
-        firmware: {},
-        sawInProgress: false,
-        sawDownloading: false,
-        observing: false,
-        updatedDateTime: nowIso,
-      };
+      const exec = newExecution(d, k, req, nowIso);
       req.add(exec);
       const refusal = refusals.get(k);
       if (refusal) {
@@ -151,7 +143,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
 
   // ------------------------------------------------------------------ the window
 
-  private schedulePump(): void {
+  protected schedulePump(): void {
     if (this.pumpScheduled || this.closed) return;
     this.pumpScheduled = true;
     setImmediate(() => this.pump());
@@ -185,7 +177,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
 
   // ------------------------------------------------------------------ steps
 
-  private context(exec: DeviceExecution): StepContext {
+  protected context(exec: DeviceExecution): StepContext {
     return {
       parameters: exec.request.parameterMap,
       firmware: exec.firmware,
@@ -195,7 +187,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     };
   }
 
-  private currentStep(exec: DeviceExecution): Step | undefined {
+  protected currentStep(exec: DeviceExecution): Step | undefined {
     return exec.request.steps[exec.step];
   }
 
@@ -207,7 +199,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     this.wait(exec, step);
   }
 
-  private send(exec: DeviceExecution, step: ExchangeStep): void {
+  protected send(exec: DeviceExecution, step: ExchangeStep): void {
     const reqId = randomUUID();
     exec.reqId = reqId;
     this.pending.set(reqId, exec);
@@ -218,23 +210,30 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
       exec.sawDownloading = false;
     }
     const payload = JSON.stringify({ reqId, ...(step.body ? step.body(this.context(exec)) : {}) });
-    exec.timer = setTimeout(() => this.timeout(exec, step.timeoutReason), this.options.responseTimeoutMs);
-    this.publish(platformTopic(step.path, exec), payload).catch((err: Error) => {
+    exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
+    // kept until answered: sent again with the same reqId when the broker may have lost it
+    const sent = (exec.sent = { topic: platformTopic(step.path, exec), payload, acked: false as boolean });
+    this.emit('executionChanged', exec);
+    this.publish(sent.topic, payload).then(() => (sent.acked = true), (err: Error) => {
       if (exec.reqId === reqId && !exec.complete) this.finish(exec, 'failure', RequestStatus.FAILURE, undefined, `could not publish ${step.name}: ${err.message}`);
     });
   }
 
-  private wait(exec: DeviceExecution, step: WaitStep): void {
+  protected wait(exec: DeviceExecution, step: WaitStep): void {
     const t = { restart: this.options.restartTimeoutMs, download: this.options.downloadTimeoutMs, install: this.options.installTimeoutMs }[step.timeout];
-    if (t > 0) exec.timer = setTimeout(() => this.timeout(exec, step.timeoutReason), t);
+    exec.waitSince ??= this.now().getTime();
+    if (t > 0) exec.timer = this.deadlines.arm(t - (this.now().getTime() - exec.waitSince), () => this.timeout(exec, step.timeoutReason));
+    this.emit('executionChanged', exec);
     // a notify that came before the 202 (IBM's Java client, docs/protocol.md §7.4) may already decide
     if (step.judge) this.judge(exec, step);
   }
 
-  private advance(exec: DeviceExecution): void {
-    if (exec.timer) clearTimeout(exec.timer);
+  protected advance(exec: DeviceExecution): void {
+    this.deadlines.clear(exec.timer);
     exec.timer = undefined;
     exec.step++;
+    exec.waitSince = undefined;
+    exec.sent = undefined;
     if (exec.step >= exec.request.steps.length) return this.succeed(exec);
     const next = this.currentStep(exec)!;
     // a device already in the window keeps its slot for its next exchange
@@ -249,7 +248,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     this.run(exec);
   }
 
-  private judge(exec: DeviceExecution, step: WaitStep): void {
+  protected judge(exec: DeviceExecution, step: WaitStep): void {
     const j = step.judge!(this.context(exec));
     if (!j) return;
     if (j.outcome === 'success') this.advance(exec);
@@ -264,15 +263,15 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     this.finish(exec, 'success', RequestStatus.SUCCESS, exec.rc, exec.message);
   }
 
-  private timeout(exec: DeviceExecution, reason: string): void {
+  protected timeout(exec: DeviceExecution, reason: string): void {
     if (exec.complete) return;
     this.finish(exec, 'timedOut', RequestStatus.TIMED_OUT, undefined, reason);
   }
 
   /** End one device's execution: the single place where executions complete. */
-  private finish(exec: DeviceExecution, outcome: DeviceExecution['outcome'], status: DeviceExecution['status'], rc: number | undefined, message: string | undefined): void {
+  protected finish(exec: DeviceExecution, outcome: DeviceExecution['outcome'], status: DeviceExecution['status'], rc: number | undefined, message: string | undefined): void {
     if (exec.complete) return;
-    if (exec.timer) clearTimeout(exec.timer);
+    this.deadlines.clear(exec.timer);
     exec.timer = undefined;
     if (exec.reqId) this.pending.delete(exec.reqId);
     exec.reqId = undefined;
@@ -328,10 +327,12 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   }
 
   /** The request's own deadline: every device still running times out, named by its phase. */
-  private expire(req: MgmtRequest): void {
+  protected expire(req: MgmtRequest): void {
     req.deadline = undefined;
     for (const exec of req.executions) {
-      if (!exec.complete) this.finish(exec, 'timedOut', RequestStatus.TIMED_OUT, undefined, `request timed out during ${req.phaseOf(exec)}`);
+      // the request's deadline is not paused: when it runs out during an outage, that is the reason
+      const why = this.deadlines.offline ? 'broker unavailable' : `request timed out during ${req.phaseOf(exec)}`;
+      if (!exec.complete) this.finish(exec, 'timedOut', RequestStatus.TIMED_OUT, undefined, why);
     }
   }
 
@@ -436,6 +437,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
       if (req.retention) clearTimeout(req.retention);
       if (req.deadline) clearTimeout(req.deadline);
     }
+    this.deadlines.clearAll();
     this.closed = true;
   }
 }

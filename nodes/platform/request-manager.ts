@@ -7,7 +7,7 @@ import { deviceKey, type DeviceRef } from '../protocol/topics';
 import { MAX_DEVICES } from '../protocol/messages';
 import type { MgmtRequest, DeviceStatusRow, RequestDetails } from './management-request';
 import { bookmarkPage, type Page } from './paging';
-import { RequestEngine } from './request-engine';
+import { RequestRecovery } from './request-recovery';
 
 export { type Publish, type RequestManagerOptions, type RequestManagerEvents } from './request-engine';
 export { InitiateError, type InitiateOptions } from './request-admission';
@@ -23,7 +23,7 @@ function limitOf(q: PageQuery, dflt: number): number {
   return Math.min(Math.max(q._limit ?? dflt, 1), MAX_DEVICES);
 }
 
-export class RequestManager extends RequestEngine {
+export class RequestManager extends RequestRecovery {
   get(id: string): MgmtRequest | undefined {
     return this.requests.get(id);
   }

@@ -1,0 +1,223 @@
+/**
+ * What the request engine does after the platform lost the broker, or was itself restarted
+ * (issue 11). The engine (request-engine.ts) runs requests; this layer brings them back on course.
+ *
+ * Broker outage: connectionLost() pauses the per-device deadlines (deadlines.ts) and notes the
+ * exchanges the broker had already acknowledged: the broker may have lost them (or their answers)
+ * with its queues. connectionRestored(), called once subscriptions are back and the client's own
+ * held publishes are re-sent, resumes the deadlines and asks those exchanges again with the same
+ * reqId (a device that answers twice is counted once: the first answer ends the exchange), and
+ * observes mgmt.firmware again for every device waiting for firmware notifies (a notify lost with
+ * the broker would leave it waiting to its timeout). A device waiting for a manage after a reboot
+ * needs nothing: devices manage again on every connect.
+ *
+ * Restart: resume() rebuilds the requests from the store (request-records.ts). Finished requests
+ * are listed again; in a running one, a device that had not started starts, a device awaiting an
+ * answer is asked again with the same reqId (a firmware initiate is not: the device is observed,
+ * and the initiate counts as accepted when mgmt.firmware shows it took effect), a device waiting
+ * for a manage waits for what is left of its restart timeout, a device waiting for firmware
+ * notifies is observed again. A request whose own timeout ran out while the platform was down
+ * ends its running devices as "platform restarted".
+ */
+import { randomUUID } from 'node:crypto';
+import { deviceKey, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
+import { isValid } from '../protocol/validate';
+import type { DmResponse, FirmwareAttributes } from '../protocol/messages';
+import { FirmwareState, UpdateStatus } from '../protocol/rc';
+import { MgmtRequest, newExecution, type DeviceExecution } from './management-request';
+import { planFor, RequestStatus } from './plans';
+import { RequestEngine } from './request-engine';
+import type { ExecutionRecord, RequestRecord } from './request-records';
+import { COLLECTIONS, type Collections } from './store';
+
+export const PLATFORM_RESTARTED = 'platform restarted';
+
+export class RequestRecovery extends RequestEngine {
+  /** observe exchanges sent to resynchronise a device, by reqId */
+  private readonly resyncs = new Map<string, DeviceExecution>();
+  /** exchanges the broker had acknowledged when it went away */
+  private readonly mayBeLost = new Set<DeviceExecution>();
+
+  /** The connection to the broker is lost: deadlines pause (see the header). */
+  connectionLost(): void {
+    if (this.deadlines.offline) return;
+    this.deadlines.pause();
+    for (const exec of this.pending.values()) if (exec.sent?.acked) this.mayBeLost.add(exec);
+  }
+
+  /** Connected again, subscriptions in place: deadlines resume, what may be lost is asked again. */
+  connectionRestored(): void {
+    if (!this.deadlines.offline) return;
+    this.deadlines.resume();
+    const again = [...this.mayBeLost];
+    this.mayBeLost.clear();
+    for (const exec of again) if (!exec.complete && exec.reqId) this.askAgain(exec);
+    for (const set of this.active.values()) {
+      for (const exec of set) {
+        const step = this.currentStep(exec);
+        if (step?.kind === 'wait' && step.event === 'notify') this.resync(exec);
+      }
+    }
+  }
+
+  /** The pending exchange again, same reqId; a firmware initiate is checked by an observe first. */
+  private askAgain(exec: DeviceExecution): void {
+    const step = this.currentStep(exec);
+    if (step?.kind !== 'exchange' || !exec.sent) return;
+    if (step.firmwareView) return this.resync(exec);
+    this.deadlines.clear(exec.timer);
+    exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
+    const sent = exec.sent;
+    sent.acked = false;
+    this.publish(sent.topic, sent.payload).then(
+      () => (sent.acked = true),
+      () => undefined, // the answer deadline covers it
+    );
+  }
+
+  /** Observe mgmt.firmware to learn where the device is (its answer is judged in handleResponse). */
+  private resync(exec: DeviceExecution): void {
+    const reqId = randomUUID();
+    this.resyncs.set(reqId, exec);
+    const body = JSON.stringify({ reqId, d: { fields: [{ field: 'mgmt.firmware' }] } });
+    this.publish(platformTopic(PlatformPath.observe, exec), body).catch(() => this.resyncs.delete(reqId));
+  }
+
+  override handleResponse(device: DeviceRef, resp: DmResponse): boolean {
+    const exec = this.resyncs.get(resp.reqId);
+    if (!exec) return super.handleResponse(device, resp);
+    if (deviceKey(device) !== exec.key) return false;
+    this.resyncs.delete(resp.reqId);
+    if (exec.complete) return true;
+    const fields = resp.rc === 200 && Array.isArray(resp.d?.fields) ? (resp.d!.fields as { field?: string; value?: unknown }[]) : [];
+    for (const f of fields) {
+      if (f?.field !== 'mgmt.firmware' || !f.value || typeof f.value !== 'object' || !isValid('firmwareValue', f.value)) continue;
+      const value = f.value as Partial<FirmwareAttributes>;
+      this.registry.mergeFirmware(exec, value);
+      Object.assign(exec.firmware, value);
+      if (value.state === FirmwareState.DOWNLOADING) exec.sawDownloading = true;
+      if (value.updateStatus === UpdateStatus.IN_PROGRESS) exec.sawInProgress = true;
+    }
+    const step = this.currentStep(exec);
+    if (step?.kind === 'wait' && step.judge) this.judge(exec, step);
+    else if (step?.kind === 'exchange' && step.firmwareView && exec.reqId) {
+      // the initiate reached the device when its firmware moved: take it as accepted (202)
+      if (this.initiateTookEffect(exec)) super.handleResponse(device, { reqId: exec.reqId, rc: 202 });
+      else if (exec.sent) {
+        const sent = exec.sent;
+        this.publish(sent.topic, sent.payload).then(() => (sent.acked = true), () => undefined);
+      }
+    }
+    return true;
+  }
+
+  private initiateTookEffect(exec: DeviceExecution): boolean {
+    const fw = exec.firmware;
+    if (exec.request.action === 'firmware/download') return fw.state === FirmwareState.DOWNLOADING || fw.state === FirmwareState.DOWNLOADED;
+    const version = exec.request.parameterMap.version;
+    return fw.updateStatus === UpdateStatus.IN_PROGRESS || (fw.updateStatus === UpdateStatus.SUCCESS && fw.state === FirmwareState.IDLE && !!version && fw.version === version);
+  }
+
+  // ------------------------------------------------------------------ restart
+
+  /** Rebuild the requests the store kept; returns how many were running and resume. */
+  resume(loaded: Collections | undefined): number {
+    const defs = [...((loaded?.get(COLLECTIONS.requests)?.values() ?? []) as Iterable<RequestRecord>)];
+    defs.sort((a, b) => (a.createdDateTime < b.createdDateTime ? -1 : 1));
+    let running = 0;
+    for (const rec of defs) {
+      if (!rec || typeof rec.id !== 'string' || this.requests.has(rec.id) || !Array.isArray(rec.devices)) continue;
+      const req = this.rebuild(rec, loaded!.get(COLLECTIONS.executions(rec.id)) as Map<string, ExecutionRecord> | undefined);
+      if (req.complete) continue;
+      running++;
+      this.emit('requestCreated', req);
+      const left = Date.parse(rec.createdDateTime) + rec.timeoutMs - this.now().getTime();
+      if (left <= 0) {
+        for (const exec of req.executions) if (!exec.complete) this.finish(exec, 'failure', RequestStatus.FAILURE, undefined, PLATFORM_RESTARTED);
+        continue;
+      }
+      req.deadline = setTimeout(() => this.expire(req), left);
+      for (const exec of req.executions) if (!exec.complete) this.restart(exec);
+    }
+    this.schedulePump();
+    return running;
+  }
+
+  private rebuild(rec: RequestRecord, records: Map<string, ExecutionRecord> | undefined): MgmtRequest {
+    const plan = planFor(rec.action);
+    const parameterMap: Record<string, string> = {};
+    for (const p of rec.parameters ?? []) parameterMap[p.name] = p.value;
+    const steps = plan.steps.filter((s) => rec.steps.includes(s.name));
+    const req = new MgmtRequest(rec.id, rec.action, rec.parameters ?? [], parameterMap, plan, steps, rec.timeoutMs, rec.origin, rec.createdDateTime);
+    for (const [typeId, deviceId] of rec.devices) {
+      const key = deviceKey({ typeId, deviceId });
+      const exec = newExecution({ typeId, deviceId }, key, req, rec.createdDateTime);
+      req.add(exec);
+      const r = records?.get(key);
+      if (!r) continue;
+      Object.assign(exec, { step: r.step, status: r.status, rc: r.rc, message: r.message, updatedDateTime: r.updatedDateTime });
+      if (r.quirk) {
+        exec.quirk = r.quirk;
+        req.quirks++;
+      }
+      if (r.complete) {
+        exec.complete = true;
+        exec.outcome = r.outcome;
+        req.finished(exec);
+        continue;
+      }
+      exec.reqId = r.reqId;
+      exec.waitSince = r.waitSince;
+      exec.firmware = r.firmware ?? {};
+      exec.observing = !!r.observing;
+      exec.sawInProgress = !!r.sawInProgress;
+      exec.sawDownloading = !!r.sawDownloading;
+    }
+    req.updatedDateTime = rec.updatedDateTime;
+    this.requests.set(req.id, req);
+    if (rec.complete || req.counts.inProgress === 0) this.keepFinished(req, rec.completedDateTime);
+    return req;
+  }
+
+  /** A finished request is listed again until its retention runs out. */
+  private keepFinished(req: MgmtRequest, completedDateTime: string | undefined): void {
+    req.complete = true;
+    req.completedDateTime = completedDateTime ?? this.now().toISOString();
+    if (this.options.retentionMs <= 0) return;
+    const left = Date.parse(req.completedDateTime) + this.options.retentionMs - this.now().getTime();
+    if (left <= 0) return this.remove(req.id);
+    req.retention = setTimeout(() => this.remove(req.id), Math.min(left, 2 ** 31 - 1));
+    req.retention.unref?.();
+  }
+
+  /** One running device of a resumed request, back on course (see the header). */
+  private restart(exec: DeviceExecution): void {
+    let set = this.active.get(exec.key);
+    if (!set) this.active.set(exec.key, (set = new Set()));
+    set.add(exec);
+    if (exec.request.plan.firmware) this.firmwareBusy.set(exec.key, exec);
+    const step = this.currentStep(exec);
+    if (step?.kind === 'wait') {
+      this.wait(exec, step);
+      if (step.event === 'notify' && !exec.complete) this.resync(exec);
+      return;
+    }
+    if (!step || !exec.reqId) {
+      this.queue.push(exec);
+      return;
+    }
+    exec.holdsSlot = true;
+    this.inFlight++;
+    this.pending.set(exec.reqId, exec);
+    const payload = JSON.stringify({ reqId: exec.reqId, ...(step.body ? step.body(this.context(exec)) : {}) });
+    exec.sent = { topic: platformTopic(step.path, exec), payload, acked: false };
+    this.mayBeLost.add(exec);
+    if (this.deadlines.offline) {
+      exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
+      return; // asked again once connected
+    }
+    this.mayBeLost.delete(exec);
+    this.askAgain(exec);
+    exec.timer ??= this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
+  }
+}
