@@ -18,6 +18,15 @@ const BOOLISH = { anyOf: [{ type: 'boolean' }, { enum: [0, 1] }] } as const;
 const RC_SCHEMA = { anyOf: [{ type: 'integer', minimum: 100, maximum: 999 }, { type: 'string', pattern: '^\\s*[1-9][0-9]{2}\\s*$' }] } as const;
 const ISO_OR_EMPTY = { type: 'string', maxLength: 64 } as const;
 
+/** An object with these properties, plus `required`, `anyOf`... as `rest` says. */
+function object(properties: Schema, rest: Schema = {}): Schema {
+  return { type: 'object', properties, ...rest };
+}
+/** A DM request: a `reqId` and a `d`, the ones named in `required` required (docs/protocol.md §1.1). */
+function dmRequest(d: Schema, required: readonly ('reqId' | 'd')[]): Schema {
+  return object({ reqId: REQ_ID, d }, { required: [...required] });
+}
+
 // ---------------------------------------------------------------- device → platform
 
 /** The deviceInfo attributes of the device model (docs/protocol.md §4). */
@@ -45,22 +54,15 @@ const deviceInfoSchema: Schema = {
     DEVICE_INFO_KEYS.map((k) => [k, { type: 'string', maxLength: 1024 }]),
   ),
 };
-export const manageSchema: Schema = {
-  type: 'object',
-  properties: {
-    reqId: REQ_ID,
-    d: {
-      type: 'object',
-      properties: {
-        metadata: { type: 'object' },
-        lifetime: { type: 'integer', minimum: 0 },
-        supports: { type: 'object', additionalProperties: BOOLISH },
-        deviceInfo: deviceInfoSchema,
-      },
-    },
-  },
-  required: ['reqId'],
-};
+export const manageSchema = dmRequest(
+  object({
+    metadata: { type: 'object' },
+    lifetime: { type: 'integer', minimum: 0 },
+    supports: { type: 'object', additionalProperties: BOOLISH },
+    deviceInfo: deviceInfoSchema,
+  }),
+  ['reqId'],
+);
 
 export interface ReqIdOnly {
   reqId: string;
@@ -91,21 +93,13 @@ export interface LocationRequest {
   reqId: string;
   d: Location;
 }
-export const locationSchema: Schema = {
-  type: 'object',
-  properties: { reqId: REQ_ID, d: locationValueSchema },
-  required: ['reqId', 'd'],
-};
+export const locationSchema = dmRequest(locationValueSchema, ['reqId', 'd']);
 
 export interface AddErrorCodeRequest {
   reqId: string;
   d: { errorCode: number };
 }
-export const addErrorCodeSchema: Schema = {
-  type: 'object',
-  properties: { reqId: REQ_ID, d: { type: 'object', properties: { errorCode: { type: 'integer' } }, required: ['errorCode'] } },
-  required: ['reqId', 'd'],
-};
+export const addErrorCodeSchema = dmRequest(object({ errorCode: { type: 'integer' } }, { required: ['errorCode'] }), ['reqId', 'd']);
 
 export interface LogEntry {
   message: string;
@@ -117,23 +111,18 @@ export interface AddLogRequest {
   reqId: string;
   d: LogEntry;
 }
-export const addLogSchema: Schema = {
-  type: 'object',
-  properties: {
-    reqId: REQ_ID,
-    d: {
-      type: 'object',
-      properties: {
-        message: { type: 'string', maxLength: 4096 },
-        timestamp: ISO_OR_EMPTY,
-        data: { type: 'string', maxLength: 131072 },
-        severity: { enum: [0, 1, 2] },
-      },
-      required: ['message'],
+export const addLogSchema = dmRequest(
+  object(
+    {
+      message: { type: 'string', maxLength: 4096 },
+      timestamp: ISO_OR_EMPTY,
+      data: { type: 'string', maxLength: 131072 },
+      severity: { enum: [0, 1, 2] },
     },
-  },
-  required: ['reqId', 'd'],
-};
+    { required: ['message'] },
+  ),
+  ['reqId', 'd'],
+);
 
 /** A field name: echoed in answers (404 "not found: ..."), so bounded (bounds.ts) */
 const FIELD_NAME = { type: 'string', minLength: 1, maxLength: BOUNDS.fieldName } as const;
@@ -156,21 +145,13 @@ export interface NotifyRequest {
   reqId?: string;
   d: { fields?: FieldValue[]; field?: string; value?: unknown };
 }
-export const notifySchema: Schema = {
-  type: 'object',
-  properties: {
-    reqId: REQ_ID,
-    d: {
-      type: 'object',
-      properties: {
-        fields: fieldValueList(BOUNDS.fieldsPerNotify, true),
-        field: FIELD_NAME,
-      },
-      anyOf: [{ required: ['fields'] }, { required: ['field', 'value'] }],
-    },
-  },
-  required: ['d'],
-};
+export const notifySchema = dmRequest(
+  object(
+    { fields: fieldValueList(BOUNDS.fieldsPerNotify, true), field: FIELD_NAME },
+    { anyOf: [{ required: ['fields'] }, { required: ['field', 'value'] }] },
+  ),
+  ['d'],
+);
 /** The notify's field changes in the `fields[]` shape, whichever shape it came in. */
 export function notifyFields(n: NotifyRequest): FieldValue[] {
   if (Array.isArray(n.d.fields)) return n.d.fields;
@@ -253,20 +234,7 @@ export interface UpdateRequest {
   reqId?: string;
   d: { fields: FieldValue[] };
 }
-export const updateSchema: Schema = {
-  type: 'object',
-  properties: {
-    reqId: REQ_ID,
-    d: {
-      type: 'object',
-      properties: {
-        fields: fieldValueList(BOUNDS.fieldsPerUpdate, false),
-      },
-      required: ['fields'],
-    },
-  },
-  required: ['d'],
-};
+export const updateSchema = dmRequest(object({ fields: fieldValueList(BOUNDS.fieldsPerUpdate, false) }, { required: ['fields'] }), ['d']);
 
 export interface ObserveRequest {
   reqId: string;
@@ -283,14 +251,10 @@ const FIELD_LIST = {
     ],
   },
 };
-export const observeSchema: Schema = {
-  type: 'object',
-  properties: {
-    reqId: REQ_ID,
-    d: { type: 'object', properties: { fields: FIELD_LIST, data: FIELD_LIST }, anyOf: [{ required: ['fields'] }, { required: ['data'] }] },
-  },
-  required: ['reqId', 'd'],
-};
+export const observeSchema = dmRequest(
+  object({ fields: FIELD_LIST, data: FIELD_LIST }, { anyOf: [{ required: ['fields'] }, { required: ['data'] }] }),
+  ['reqId', 'd'],
+);
 /** Field names of an observe or cancel, whatever shape they came in. */
 export function observedFields(r: ObserveRequest): string[] {
   const list = r.d.fields ?? r.d.data ?? [];
@@ -301,19 +265,12 @@ export interface CustomActionRequest {
   reqId: string;
   d?: { fields?: FieldValue[] };
 }
-export const customActionSchema: Schema = {
-  type: 'object',
-  properties: {
-    reqId: REQ_ID,
-    d: {
-      type: 'object',
-      properties: {
-        fields: { type: 'array', maxItems: BOUNDS.fieldsPerNotify, items: { type: 'object', properties: { field: { type: 'string', maxLength: BOUNDS.fieldName } }, required: ['field'] } },
-      },
-    },
-  },
-  required: ['reqId'],
-};
+export const customActionSchema = dmRequest(
+  object({
+    fields: { type: 'array', maxItems: BOUNDS.fieldsPerNotify, items: object({ field: { type: 'string', maxLength: BOUNDS.fieldName } }, { required: ['field'] }) },
+  }),
+  ['reqId'],
+);
 
 // ---------------------------------------------------------------- the REST body (docs/protocol.md §5)
 
