@@ -13,6 +13,7 @@ import { startEmbeddedBroker, TOKEN_AUTH_USER } from './transport/embedded-broke
 import { tlsOptionsOf } from './shared/tls-options';
 import { ErrorReporter } from './shared/error-reporter';
 import { createHttpApi, mountApi, MountError, type MountTarget } from './shared/http-api';
+import { shieldBodies, topApp, type ShieldTarget } from './shared/body-shield';
 import type { PlatformNode, PlatformNodeDef, PlatformUser } from './shared/platform-node';
 import { configNumber } from './shared/config-number';
 import { openPlatformStore } from './shared/platform-store';
@@ -197,8 +198,15 @@ export = function (RED: NodeAPI): void {
           t: (key, vars) => RED._(`iotdm-platform.api.${key}`, vars),
           onError: (err) => node.error(RED._('iotdm-platform.errors.api-failed', { error: err.message })),
         });
-        unmountApi = mountApi(RED.httpNode as unknown as MountTarget, root, api);
+        const unmount = mountApi(RED.httpNode as unknown as MountTarget, root, api);
         const nodeRoot = RED.settings.httpNodeRoot;
+        // the editor's admin app parses bodies of every path it sees first (default roots): not ours
+        const top = topApp(RED.httpNode as unknown as ShieldTarget);
+        const unshield = top ? shieldBodies(top, `${String(nodeRoot || '/').replace(/\/+$/, '')}${root}`) : undefined;
+        unmountApi = () => {
+          unshield?.();
+          unmount();
+        };
         if (nodeRoot === false) node.warn(RED._('iotdm-platform.errors.api-http-disabled'));
         else node.log(RED._('iotdm-platform.log.api', { root: `${String(nodeRoot || '/').replace(/\/+$/, '')}${root}` }));
       } catch (err) {

@@ -12,6 +12,8 @@ import { InitiateError, QueryError, type RequestManager } from '../platform/requ
 import { sameSecret } from '../transport/same-secret';
 import { HttpError } from './http-error';
 import { MAX_DEVICES } from '../protocol/messages';
+import { excerpt } from '../protocol/bounds';
+import { UNREAD_BODY } from './body-shield';
 
 export interface ApiCredentials {
   apiKey?: string;
@@ -157,24 +159,42 @@ function hasBody(req: IncomingMessage): boolean {
   return len !== undefined && len !== '0';
 }
 
-/** Read a JSON body within `limit` bytes. Beyond it the rest is discarded and 413 answered. */
+/**
+ * Read a JSON body within `limit` bytes. Beyond it the rest is discarded and 413 answered. The
+ * rules hold whatever ran before: a body a prior parser already read (an httpNodeMiddleware body
+ * parser; the admin app's is kept off by body-shield.ts) is held to the same media type and limit,
+ * measured by its declared length and by its length as JSON.
+ */
 function readJson(req: IncomingMessage, limit: number, t: Translate): Promise<unknown> {
-  // a body parser in httpNodeMiddleware may have read it already
-  const pre = req as IncomingMessage & { _body?: boolean; body?: unknown };
-  if (pre._body) return Promise.resolve(pre.body);
-  if (!hasBody(req)) return Promise.reject(new HttpError(400, 'no-body', t('no-body')));
+  const pre = req as IncomingMessage & { _body?: boolean; body?: unknown; [UNREAD_BODY]?: boolean };
+  const parsedBefore = pre._body === true && !pre[UNREAD_BODY];
+  if (!hasBody(req) && !parsedBefore) return Promise.reject(new HttpError(400, 'no-body', t('no-body')));
   const type = (req.headers['content-type'] ?? '').toLowerCase();
   const [media, ...params] = type.split(';').map((s) => s.trim());
   const charset = params.map((p) => /^charset=("?)([^"]*)\1$/.exec(p)?.[2]).find((c) => c !== undefined);
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (!(media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media)) || (charset !== undefined && charset !== 'utf-8') || encoding !== 'identity') {
+    if (!parsedBefore) req.resume();
     return Promise.reject(new HttpError(415, 'unsupported-media-type', t('unsupported-media-type')));
   }
   const tooLarge = () => new HttpError(413, 'body-too-large', t('body-too-large', { limit }));
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
+    if (!parsedBefore) req.resume();
     return Promise.reject(tooLarge());
+  }
+  if (parsedBefore) {
+    let length: number;
+    try {
+      length = JSON.stringify(pre.body ?? null).length;
+    } catch (err) {
+      return Promise.reject(new HttpError(400, 'invalid-json', t('invalid-json', { error: excerpt((err as Error).message, 100) })));
+    }
+    if (length > limit) return Promise.reject(tooLarge());
+    if (pre.body === undefined || (typeof pre.body === 'object' && pre.body !== null && Object.keys(pre.body).length === 0 && !hasBody(req))) {
+      return Promise.reject(new HttpError(400, 'no-body', t('no-body')));
+    }
+    return Promise.resolve(pre.body);
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -203,7 +223,8 @@ function readJson(req: IncomingMessage, limit: number, t: Translate): Promise<un
       try {
         settle(undefined, JSON.parse(text));
       } catch (err) {
-        settle(new HttpError(400, 'invalid-json', t('invalid-json', { error: (err as Error).message })));
+        // V8's text quotes the start of the body: escaped and capped
+        settle(new HttpError(400, 'invalid-json', t('invalid-json', { error: excerpt((err as Error).message, 100) })));
       }
     };
     const onError = (err: Error) => settle(err);
