@@ -16,6 +16,11 @@ import { deviceKey, isValidId, type DeviceRef } from './protocol/topics';
 import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
 import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './protocol/messages';
 import { tlsOptionsOf } from './shared/tls-options';
+import { TOKEN_AUTH_USER } from './transport/embedded-broker';
+
+/** The organisation in the default client id (`d:iotdm:type:id`); the embedded broker does not check it. */
+const DEFAULT_ORG = 'iotdm';
+
 
 /** the dialog's fields, the deviceInfo ones among them */
 interface IotdmDeviceDef extends NodeDef, Partial<Record<DeviceInfoKey, string>> {
@@ -83,7 +88,8 @@ function readConfig(c: IotdmDeviceDef): Settings | { problems: { key: string; ar
   }
   if (problems.length) return { problems };
   return {
-    options: { url, clientId: c.clientId?.trim() || undefined },
+    // IBM's client id (protocol.md §1.5): the embedded broker lets in d:/g: clients with their token
+    options: { url, clientId: c.clientId?.trim() || `${c.mode === 'gateway' ? 'g' : 'd'}:${DEFAULT_ORG}:${typeId}:${deviceId}` },
     identity: { typeId, deviceId },
     devices,
     lifetime,
@@ -115,6 +121,8 @@ export = function (RED: NodeAPI): void {
     }
     const options: ConnectionOptions = { ...settings.options };
     if (node.credentials?.username) options.username = node.credentials.username;
+    // a token alone logs in as IBM's devices do (MQTT 3.1.1 has no password without a user name)
+    else if (node.credentials?.password) options.username = TOKEN_AUTH_USER;
     if (node.credentials?.password) options.password = node.credentials.password;
     if (config.tls) {
       const tls = tlsOptionsOf(RED, config.tls);

@@ -24,6 +24,9 @@ import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute
 import { MAX_DM_PAYLOAD } from './transport/scoping';
 import { persistRequests } from './platform/request-records';
 import { attachPlatform } from './shared/attach-platform';
+import { Enrolment } from './platform/enrolment';
+import { persistEnrolment, restoreEnrolment } from './platform/enrolment-store';
+import { accessModeOf, accessOptions, gatewayPolicyOf, platformCredential } from './shared/platform-access';
 
 
 export = function (RED: NodeAPI): void {
@@ -75,17 +78,30 @@ export = function (RED: NodeAPI): void {
     node.store = store;
     store.onError = (err) => node.error(RED._('iotdm-platform.errors.save-failed', { error: err.message }));
     const stopPersistingRequests = persistRequests(platform.requests, store);
+    // who may connect to the embedded broker: enrolled devices and gateways, kept with the registry
+    const enrolment = new Enrolment();
+    node.enrolment = enrolment;
+    node.accessMode = accessModeOf(config.access);
+    const gatewayPolicy = gatewayPolicyOf(config.gatewayPolicy);
     const restore = store.load().then(
       (loaded) => {
         restoreRegistry(platform.registry, loaded);
         persistRegistry(platform.registry, store);
+        restoreEnrolment(enrolment, loaded);
+        persistEnrolment(enrolment, store);
         node.loaded = loaded;
       },
       (err: Error) => {
         node.error(RED._('iotdm-platform.errors.restore-failed', { error: err.message }));
         persistRegistry(platform.registry, store);
+        persistEnrolment(enrolment, store);
       },
     );
+    enrolment.on('removed', (device) => node.broker?.disconnectDevice(device));
+    const refusedLogins = new OnceAMinute((key, count) => {
+      const [reason, clientId] = [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];
+      node.warn(RED._('iotdm-platform.log.login-refused', { clientId: excerpt(clientId), reason: RED._(`iotdm-platform.refusal.${reason}`), count }));
+    });
 
     // rollouts above the request engine, kept in the same store; they resume once connected (start())
     node.rollouts = new RolloutManager(platform.requests, platform.registry, { store: platformRolloutStore(store, () => node.loaded) });
@@ -130,29 +146,36 @@ export = function (RED: NodeAPI): void {
     async function start(): Promise<void> {
       await restore;
       let url = config.url;
+      let own: { clientId: string; username: string; secret: string } | undefined;
       let rejectUnauthorized = tls?.rejectUnauthorized;
       if (config.broker !== 'external') {
         if (config.tls && (!tls?.cert || !tls?.key)) throw new Error(RED._('iotdm-platform.errors.tls-needs-cert'));
+        own = platformCredential(node.id);
         node.broker = await startEmbeddedBroker({
           port: configNumber(config.port, 1883),
           host: config.bind || '127.0.0.1',
-          username: creds.username || undefined,
-          password: creds.password || undefined,
+          access: accessOptions(
+            enrolment,
+            () => ({ mode: node.accessMode, gatewayPolicy, apiKey: node.credentials?.apiKey, apiToken: node.credentials?.apiToken }),
+            own,
+            (r) => refusedLogins.note(`${r.reason} ${r.clientId}`),
+          ),
           tls: tls?.cert && tls?.key ? { cert: tls.cert, key: tls.key, ca: tls.ca, passphrase: tls.passphrase } : undefined,
           onProtocolRefused: (clientId) => refusedClients.note(clientId),
         });
         url = `${tls?.cert ? 'mqtts' : 'mqtt'}://127.0.0.1:${node.broker.port}`;
         rejectUnauthorized = false; // our own broker on loopback
         node.log(RED._('iotdm-platform.log.embedded', { url: node.broker.url }));
+        if (node.accessMode === 'development') node.warn(RED._('iotdm-platform.log.development-mode'));
       }
       if (!url) throw new Error(RED._('iotdm-platform.errors.no-url'));
       // MQTT 3.1.1 has no password without a user name: a token alone logs in as IBM's devices do
-      const username = creds.username || (creds.password ? TOKEN_AUTH_USER : undefined);
+      const username = own ? own.username : creds.username || (creds.password ? TOKEN_AUTH_USER : undefined);
       connection = new Connection({
         url,
-        clientId: config.clientId || `iotdm-platform-${node.id}`,
+        clientId: own ? own.clientId : config.clientId || `iotdm-platform-${node.id}`,
         username,
-        password: creds.password || undefined,
+        password: own ? own.secret : creds.password || undefined,
         clean: config.cleanSession !== false,
         keepalive: configNumber(config.keepalive, 60),
         ca: tls?.ca,
@@ -197,6 +220,7 @@ export = function (RED: NodeAPI): void {
           credentials: () => ({ apiKey: node.credentials?.apiKey, apiToken: node.credentials?.apiToken }),
           t: (key, vars) => RED._(`iotdm-platform.api.${key}`, vars),
           onError: (err) => node.error(RED._('iotdm-platform.errors.api-failed', { error: err.message })),
+          enrolment: { enrolment, t: (key, vars) => RED._(`iotdm-platform.enrolment.${key}`, vars) },
         });
         const unmount = mountApi(RED.httpNode as unknown as MountTarget, root, api);
         const nodeRoot = RED.settings.httpNodeRoot;

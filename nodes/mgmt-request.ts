@@ -11,6 +11,7 @@ import { InitiateError } from './platform/request-manager';
 import type { MgmtRequest, DeviceExecution } from './platform/management-request';
 import type { ConnectionState } from './protocol/link';
 import type { PlatformNode } from './shared/platform-node';
+import { ENROLMENT_TOPICS, enrolmentCall, type EnrolmentTopic } from './shared/enrolment-calls';
 import { QUERIES, queryPayloadSchema, type QueryName, type QueryPayload, type ApiAnswer, type DeviceResultPayload, type SummaryPayload } from './shared/request-messages';
 
 interface MgmtRequestDef extends NodeDef {
@@ -71,7 +72,10 @@ export = function (RED: NodeAPI): void {
         });
       } else {
         const fill = connState === 'connected' ? 'green' : connState === 'connecting' ? 'yellow' : 'red';
-        node.status({ fill, shape: 'ring', text: RED._(`mgmt-request.status.${connState}`) });
+        // development mode lets devices enrol themselves: a warning for as long as it is on
+        if (connState === 'connected' && platformNode!.accessMode === 'development' && platformNode!.broker) {
+          node.status({ fill: 'yellow', shape: 'dot', text: RED._('mgmt-request.status.development') });
+        } else node.status({ fill, shape: 'ring', text: RED._(`mgmt-request.status.${connState}`) });
       }
     }
     // live counts, at most four times a second whatever the fan-out
@@ -156,6 +160,12 @@ export = function (RED: NodeAPI): void {
     node.on('input', async (msg: NodeMessageInFlow, send: Send, done: (err?: Error) => void) => {
       try {
         const topic = typeof msg.topic === 'string' ? msg.topic : '';
+        if ((ENROLMENT_TOPICS as readonly string[]).includes(topic)) {
+          // enrolment by the flow: who may connect to the embedded broker
+          const a = await enrolmentCall(platformNode.enrolment, topic as EnrolmentTopic, msg.payload, (key, vars) => RED._(`iotdm-platform.enrolment.${key}`, vars));
+          answer(send, msg, { topic, ...a } as ApiAnswer);
+          return done();
+        }
         if ((QUERIES as readonly string[]).includes(topic)) {
           const p = checkQuery(msg.payload ?? {});
           answer(send, msg, query(topic as QueryName, p));

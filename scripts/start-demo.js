@@ -11,6 +11,7 @@
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
+const crypto = require('crypto');
 
 const root = path.join(__dirname, '..');
 const userDir = path.join(root, '.demo');
@@ -38,7 +39,8 @@ const flowFile = path.join(userDir, 'flows.json');
 if (!keep || !fs.existsSync(flowFile)) {
   const flow = JSON.parse(fs.readFileSync(path.join(root, 'examples', 'simulated-fleet.json'), 'utf8'));
   for (const n of flow) {
-    if (n.type === 'iotdm-platform') Object.assign(n, { port: mqttPort, api: true, apiRoot: '/api/v0002' });
+    // the demo's broker lets in enrolled devices only (the example, imported alone, runs in development mode)
+    if (n.type === 'iotdm-platform') Object.assign(n, { port: mqttPort, api: true, apiRoot: '/api/v0002', access: 'enrolled', gatewayPolicy: 'auto' });
     if (n.type === 'iotdm-device') n.broker = `mqtt://127.0.0.1:${mqttPort}`;
   }
   fs.writeFileSync(flowFile, JSON.stringify(flow, null, 2));
@@ -47,8 +49,15 @@ if (!keep || !fs.existsSync(flowFile)) {
 const credFile = path.join(userDir, 'flows_cred.json');
 const creds = fs.existsSync(credFile) ? JSON.parse(fs.readFileSync(credFile, 'utf8')) : {};
 const flowNow = JSON.parse(fs.readFileSync(flowFile, 'utf8'));
+// each gateway's own token, generated once and kept with the credentials; enrolled over the API below
+const gateways = [];
 for (const n of flowNow) {
   if (n.type === 'iotdm-platform') creds[n.id] = { ...creds[n.id], apiKey, apiToken };
+  if (n.type === 'iotdm-device') {
+    const fresh = !(creds[n.id] && creds[n.id].password);
+    if (fresh) creds[n.id] = { ...creds[n.id], password: crypto.randomBytes(18).toString('base64url') };
+    gateways.push({ typeId: n.typeId, deviceId: n.deviceId, classId: n.mode === 'gateway' ? 'Gateway' : 'Device', authToken: creds[n.id].password, fresh });
+  }
 }
 fs.writeFileSync(credFile, JSON.stringify(creds, null, 2));
 
@@ -78,3 +87,30 @@ const stop = (sig) => child.kill(sig);
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));
 child.on('exit', (code) => process.exit(code ?? 0));
+
+// Enrol the demo's gateway as an operator would, over IBM's bulk API (POST /bulk/devices/add), once
+// Node-RED answers: the embedded broker lets in enrolled devices only. An enrolment kept from an
+// earlier run stays unless the token was new (then it is replaced).
+const api = `http://127.0.0.1:${uiPort}/api/v0002`;
+const auth = { authorization: `Basic ${Buffer.from(`${apiKey}:${apiToken}`).toString('base64')}`, 'content-type': 'application/json' };
+async function enrolDemoDevices() {
+  for (let attempt = 0; attempt < 120; attempt++) {
+    try {
+      for (const g of gateways) {
+        const { fresh, ...entry } = g;
+        const known = await fetch(`${api}/device/types/${g.typeId}/devices/${g.deviceId}`, { headers: auth });
+        if (known.status === 200 && !fresh) continue;
+        if (known.status !== 200 && known.status !== 404) throw new Error(`HTTP ${known.status}`);
+        if (known.status === 200) await fetch(`${api}/bulk/devices/remove`, { method: 'POST', headers: auth, body: JSON.stringify([{ typeId: g.typeId, deviceId: g.deviceId }]) });
+        const r = await fetch(`${api}/bulk/devices/add`, { method: 'POST', headers: auth, body: JSON.stringify([entry]) });
+        if (r.status !== 201) throw new Error(`HTTP ${r.status}`);
+        console.log(`iotdm demo: enrolled ${g.typeId}:${g.deviceId} (its token is in .demo/flows_cred.json)`);
+      }
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  console.error('iotdm demo: could not enrol the demo gateway over the API');
+}
+enrolDemoDevices();

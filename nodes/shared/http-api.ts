@@ -14,6 +14,7 @@ import { HttpError } from './http-error';
 import { MAX_DEVICES } from '../protocol/messages';
 import { excerpt } from '../protocol/bounds';
 import { UNREAD_BODY } from './body-shield';
+import { enrolmentRouteOf, serveEnrolment, type EnrolmentDoor, type EnrolmentRoute } from './enrolment-routes';
 
 export interface ApiCredentials {
   apiKey?: string;
@@ -51,6 +52,8 @@ export interface HttpApiOptions {
   realm?: string;
   /** an unexpected failure answered with 500 */
   onError?: (err: Error) => void;
+  /** serve the enrolment routes (IBM's bulk add / remove and device get) over this enrolment */
+  enrolment?: EnrolmentDoor;
 }
 
 type Next = (err?: unknown) => void;
@@ -72,7 +75,7 @@ interface ErrorBody {
 /** The client went away before its body ended: nobody is left to answer. */
 class ClientGone extends Error {}
 
-type RouteName = 'requests' | 'request' | 'deviceStatus' | 'deviceStatusOf' | 'cancel';
+type RouteName = 'requests' | 'request' | 'deviceStatus' | 'deviceStatusOf' | 'cancel' | EnrolmentRoute;
 
 interface Route {
   name: RouteName;
@@ -83,8 +86,9 @@ interface Route {
 }
 
 /** The route of a path relative to the API root, or undefined when it is not ours. */
-function routeOf(pathname: string, t: Translate): Route | undefined {
+function routeOf(pathname: string, t: Translate, enrolment: boolean): Route | undefined {
   const parts = pathname.replace(/\/+$/, '').split('/').slice(1);
+  if (enrolment && parts[0] !== 'mgmt') return enrolmentRouteOf(parts);
   if (parts[0] !== 'mgmt' || parts[1] !== 'requests') return undefined;
   const rest = parts.slice(2);
   if (rest.some((p) => p === '')) return undefined;
@@ -303,6 +307,11 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
         return found(res, requests.deviceStatusOf(route.id!, { typeId: route.typeId!, deviceId: route.deviceId! }), () => notFound('status-not-found', route.id!));
       case 'cancel':
         return found(res, requests.cancel(route.id!), () => notFound('request-not-found', route.id!));
+      default: {
+        const body = req.method === 'POST' ? await readJson(req, maxBody, t) : undefined;
+        const a = await serveEnrolment(route as Route & { name: EnrolmentRoute }, options.enrolment!, body);
+        return send(res, a.statusCode, a.payload);
+      }
     }
   }
 
@@ -335,7 +344,7 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
     try {
       const url = new URL(req.url ?? '/', 'http://api.invalid');
       q = url.searchParams;
-      route = routeOf(url.pathname, t);
+      route = routeOf(url.pathname, t, !!options.enrolment);
     } catch (err) {
       return fail(res, err);
     }

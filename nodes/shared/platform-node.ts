@@ -6,6 +6,8 @@ import type { ConnectionState, ConnectionUser } from '../protocol/link';
 import type { EmbeddedBroker } from '../transport/embedded-broker';
 import type { Collections, Store } from '../platform/store';
 import type { RolloutManager } from '../platform/rollout/rollout-manager';
+import type { Enrolment } from '../platform/enrolment';
+import type { AccessMode } from './platform-access';
 
 export interface PlatformNodeDef extends NodeDef {
   broker: 'embedded' | 'external';
@@ -35,6 +37,10 @@ export interface PlatformNodeDef extends NodeDef {
   /** serve the v0002 management-requests API on RED.httpNode */
   api?: boolean;
   apiRoot?: string;
+  /** who may connect to the embedded broker: `enrolled` (default) or `development` (trust on first use) */
+  access?: string;
+  /** which devices a gateway may act for: `enrolled` (default, enrolled behind it) or `auto` */
+  gatewayPolicy?: string;
 }
 
 export interface PlatformCredentials {
@@ -53,6 +59,9 @@ export interface PlatformUser extends Node, ConnectionUser {
 
 export interface PlatformNode extends Node<PlatformCredentials> {
   platform: Platform;
+  /** the devices, gateways and application keys that may connect to the embedded broker */
+  enrolment: Enrolment;
+  accessMode: AccessMode;
   connection?: Connection;
   broker?: EmbeddedBroker;
   /** where the registry and the requests are kept (nodes/platform/store.ts); others may use it too */

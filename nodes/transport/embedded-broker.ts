@@ -22,6 +22,7 @@ import {
   subscriptionFor,
   unsubscriptionFor,
 } from './scoping';
+import { AccessControl, type AccessOptions, type Identity } from './access-control';
 
 type AedesModule = typeof import('aedes', { with: { 'resolution-mode': 'import' } });
 export type AedesBroker = InstanceType<AedesModule['Aedes']>;
@@ -61,6 +62,11 @@ export interface EmbeddedBrokerOptions {
    * answers an MQTT 5 CONNECT with CONNACK 1, which IBM's iot-c client does not report: docs/protocol.md §10).
    */
   onProtocolRefused?(clientId: string, protocolVersion: number): void;
+  /**
+   * Who may connect and act (access-control.ts): enrolled devices and gateways with their tokens,
+   * application keys, the platform's own connection. When set, `username` / `password` are not used.
+   */
+  access?: AccessOptions;
 }
 
 export interface EmbeddedBroker {
@@ -70,6 +76,10 @@ export interface EmbeddedBroker {
   readonly url: string;
   /** the aedes instance (for events such as 'client', 'clientDisconnect', 'publish') */
   readonly aedes: AedesBroker;
+  /** the access control, when `access` was given (its throttle's figures, for instance) */
+  readonly access?: AccessControl;
+  /** disconnect the clients connected as this device or gateway (its enrolment was removed) */
+  disconnectDevice(device: DeviceRef): void;
   /** disconnect every client and stop listening; resolves within a few seconds whatever happens */
   close(): Promise<void>;
 }
@@ -169,16 +179,25 @@ function mapQueuedDeliveries(aedes: AedesBroker): void {
   };
 }
 
-function authenticateError(): Error & { returnCode: number } {
-  const err = new Error('bad user name or password') as Error & { returnCode: number };
-  err.returnCode = 4; // CONNACK 4: bad user name or password
+function authenticateError(returnCode = 4): Error & { returnCode: number } {
+  const err = new Error(returnCode === 4 ? 'bad user name or password' : 'not authorized') as Error & { returnCode: number };
+  err.returnCode = returnCode; // CONNACK 4: bad user name or password; 5: not authorized
   return err;
+}
+
+/** The identity each client authenticated as (with access control). */
+const identities = new WeakMap<object, Identity>();
+
+function addressOf(client: AedesClient): string {
+  const conn = (client as unknown as { conn?: { remoteAddress?: string; socket?: { remoteAddress?: string } } }).conn;
+  return conn?.remoteAddress ?? conn?.socket?.remoteAddress ?? 'unknown';
 }
 
 /** Start the embedded broker. Rejects when the port cannot be listened on. */
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const host = opts.host || '127.0.0.1';
   const { Aedes } = (await import('aedes')) as AedesModule;
+  const access = opts.access ? new AccessControl(opts.access) : undefined;
 
   const aedes: AedesBroker = await Aedes.createBroker({
     concurrency: opts.concurrency ?? 1000,
@@ -194,7 +213,17 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       callback(null, true);
     },
 
-    authenticate(_client, username, password, callback) {
+    authenticate(client, username, password, callback) {
+      if (access) {
+        access.authenticate(client.id, username, password, addressOf(client)).then(
+          (identity) => {
+            if (identity) identities.set(client, identity);
+            callback(identity ? null : (authenticateError(identity === undefined && !/^[dga]:/.test(client.id) ? 5 : 4) as never), !!identity);
+          },
+          () => callback(authenticateError(5) as never, false),
+        );
+        return;
+      }
       if (credentialsAccepted(opts, username, password)) callback(null, true);
       else callback(authenticateError() as never, false);
     },
@@ -204,7 +233,16 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         callback(new Error('$SYS topics are reserved'));
         return;
       }
-      const scope = scopeOf(client);
+      if (access && client) {
+        const identity = identities.get(client);
+        const topic = identity && access.publishTopic(identity, packet.topic);
+        if (topic === undefined) {
+          callback(new Error(`${client.id} may not publish to ${packet.topic}`));
+          return;
+        }
+        packet.topic = topic;
+      }
+      const scope = access ? undefined : scopeOf(client);
       if (scope) {
         const topic = publishTopicFor(scope, packet.topic);
         if (topic === undefined) {
@@ -225,12 +263,17 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     },
 
     authorizeSubscribe(client, sub: Subscription, callback) {
+      const identity = access && client ? identities.get(client) : undefined;
       const scope = scopeOf(client);
-      if (!scope) {
+      if (access && !identity) {
+        callback(null, null);
+        return;
+      }
+      if (!identity && !scope) {
         callback(null, sub);
         return;
       }
-      const topic = subscriptionFor(scope, sub.topic);
+      const topic = identity ? access!.subscription(identity, sub.topic) : subscriptionFor(scope!, sub.topic);
       // The subscription object is changed in place (not copied): aedes stores the SUBSCRIBE's own
       // list in a persistent session, and the scoped filters must be what is stored, so that a
       // request published while the device is away is queued for it. The answer is deferred so
@@ -240,9 +283,11 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     },
 
     authorizeForward(client, packet: AedesPublishPacket) {
+      const identity = access && client ? identities.get(client) : undefined;
+      if (access && !identity) return null;
       const scope = scopeOf(client);
-      if (!scope) return packet;
-      const topic = deliveredTopicFor(scope, packet.topic);
+      if (!identity && !scope) return packet;
+      const topic = identity ? access!.forwardTopic(identity, packet.topic) : deliveredTopicFor(scope!, packet.topic);
       if (topic === undefined) return null;
       if (topic === packet.topic) return packet;
       // a new packet: the one given may be shared with other subscribers
@@ -303,8 +348,17 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     port,
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://${urlHost}:${port}`,
     aedes,
+    access,
+    disconnectDevice(device: DeviceRef) {
+      const clients = (aedes as unknown as { clients: Record<string, AedesClient> }).clients;
+      for (const c of Object.values(clients)) {
+        const id = identities.get(c);
+        if (id && (id.kind === 'device' || id.kind === 'gateway') && id.device.typeId === device.typeId && id.device.deviceId === device.deviceId) c.close();
+      }
+    },
     close() {
       if (closing) return closing;
+      access?.close();
       closing = new Promise<void>((resolve) => {
         let pending = 2;
         const timer = setTimeout(finish, CLOSE_TIMEOUT_MS);

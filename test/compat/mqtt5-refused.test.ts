@@ -40,7 +40,7 @@ describe('compat: an MQTT 5 client on the embedded broker', function () {
       [platformNode, mgmtRequestNode],
       [
         { id: 'tab', type: 'tab', label: 'mqtt5' },
-        { id: 'p', type: 'iotdm-platform', broker: 'embedded', port, bind: '127.0.0.1' },
+        { id: 'p', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1' },
         { id: 'r', type: 'iotdm-mgmt-request', z: 'tab', platform: 'p', wires: [[], [], []] },
       ],
     );

@@ -21,7 +21,7 @@ const thermo = (n: number, prefix = 't') => Array.from({ length: n }, (_, i) => 
 
 function flow(port: number, platform: Record<string, unknown> = {}): FlowNode[] {
   return [
-    { id: 'p1', type: 'iotdm-platform', broker: 'embedded', port, bind: '127.0.0.1', responseTimeout: 60, requestTimeout: 300, api: true, apiRoot: ROOT, ...platform },
+    { id: 'p1', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1', responseTimeout: 60, requestTimeout: 300, api: true, apiRoot: ROOT, ...platform },
     { id: 'mr', type: 'iotdm-mgmt-request', platform: 'p1', follow: 'all', deviceOutput: 'all', strict: true, wires: [['dev'], ['sum'], ['ans']] },
     { id: 'mr2', type: 'iotdm-mgmt-request', platform: 'p1', follow: 'own', deviceOutput: 'none', wires: [[], [], ['ans2']] },
     { id: 'dev', type: 'helper' },
@@ -444,10 +444,10 @@ describe('http API: mounting with the platform node', function () {
   it('two platforms under two roots each serve their own requests with their own credentials; the same root twice is refused', async () => {
     const [pa, pb] = [await freePort(), await freePort()];
     const f: FlowNode[] = [
-      { id: 'pa', type: 'iotdm-platform', broker: 'embedded', port: pa, api: true, apiRoot: '/a/v0002' },
-      { id: 'pb', type: 'iotdm-platform', broker: 'embedded', port: pb, api: true, apiRoot: '/b/v0002' },
-      { id: 'pc', type: 'iotdm-platform', broker: 'embedded', port: await freePort(), api: true, apiRoot: '/A/v0002' },
-      { id: 'pd', type: 'iotdm-platform', broker: 'embedded', port: await freePort(), api: true, apiRoot: 'no-slash' },
+      { id: 'pa', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: pa, api: true, apiRoot: '/a/v0002' },
+      { id: 'pb', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: pb, api: true, apiRoot: '/b/v0002' },
+      { id: 'pc', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: await freePort(), api: true, apiRoot: '/A/v0002' },
+      { id: 'pd', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: await freePort(), api: true, apiRoot: 'no-slash' },
     ];
     await loadFlow(NODES, f, { pa: { apiKey: 'ka', apiToken: 'ta' }, pb: { apiKey: 'kb', apiToken: 'tb' }, pc: { apiKey: 'kc', apiToken: 'tc' }, pd: { apiKey: 'kd', apiToken: 'td' } });
     await Promise.all(['pa', 'pb'].map((id) => getNode(id).ready));

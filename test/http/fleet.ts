@@ -4,6 +4,7 @@
  * 200), answers device/reboot with 202 and manages again shortly after, as a rebooted device does.
  * Devices listed in `silent` never answer anything but their manage (to keep a request in progress).
  */
+import { fleetGatewayId } from '../support/fleet';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { DeviceRef } from '../../nodes/protocol/topics';
 
@@ -11,6 +12,9 @@ export interface FleetOptions {
   supports?: { deviceActions?: boolean; firmwareActions?: boolean };
   /** delay between the 202 and the manage after the reboot */
   rebootMs?: number;
+  /** the gateway's token (an enrolled gateway) */
+  username?: string;
+  password?: string;
 }
 
 export class Fleet {
@@ -29,7 +33,8 @@ export class Fleet {
   }
 
   static async connect(url: string, devices: DeviceRef[], options: FleetOptions = {}): Promise<Fleet> {
-    const client = mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: `fleet_${Math.random().toString(16).slice(2)}` });
+    // a gateway for its devices (the platform's development mode lets it enrol itself and them)
+    const client = mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: fleetGatewayId(devices), username: options.username, password: options.password });
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
       client.once('error', reject);

@@ -45,14 +45,14 @@ describe('platform: bad input on every inbound topic', function () {
       [platformNode, mgmtRequestNode, catchNode],
       [
         { id: 'tab', type: 'tab', label: 'bad input' },
-        { id: 'p', type: 'iotdm-platform', broker: 'embedded', port, bind: '127.0.0.1' },
+        { id: 'p', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1' },
         { id: 'r', type: 'iotdm-mgmt-request', z: 'tab', platform: 'p', wires: [[], [], []] },
         { id: 'c', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
         { id: 'caught', type: 'helper', z: 'tab' },
       ],
     );
     await getNode('p').ready;
-    client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4 });
+    client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: 'g:test:gateway:bad-input' });
     client.on('message', (_t, p) => {
       const body = JSON.parse(p.toString());
       answers.set(body.reqId, body.rc);

@@ -23,7 +23,7 @@ async function connected(id: string, timeoutMs = 5000): Promise<void> {
 function flow(platform: Record<string, unknown>, request: Record<string, unknown> = {}) {
   return [
     { id: 'tab', type: 'tab', label: 'test' },
-    { id: 'p', type: 'iotdm-platform', requestTimeout: 30, responseTimeout: 5, ...platform },
+    { id: 'p', type: 'iotdm-platform', access: 'development', requestTimeout: 30, responseTimeout: 5, ...platform },
     { id: 'r', type: 'iotdm-mgmt-request', z: 'tab', platform: 'p', wires: [['dev'], ['sum'], ['ans']], ...request },
     { id: 'dev', type: 'helper', z: 'tab' },
     { id: 'sum', type: 'helper', z: 'tab' },
@@ -211,7 +211,7 @@ describe('mgmt-request and iotdm-platform nodes', function () {
     });
 
     it('answers an invalid manage with 400 and reports it through the flow that uses the platform', async () => {
-      const c = await mqtt.connectAsync(url, { protocolVersion: 4 });
+      const c = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: 'g:test:gateway:raw' });
       const got = new Promise<any>((resolve) => c.on('message', (_t, p) => resolve(JSON.parse(p.toString()))));
       await c.subscribeAsync('iotdm-1/type/sim/id/bad/response', { qos: 1 });
       await c.publishAsync('iotdevice-1/type/sim/id/bad/mgmt/manage', JSON.stringify({ reqId: 'x1', d: { lifetime: -5 } }), { qos: 1 });

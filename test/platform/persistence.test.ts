@@ -20,7 +20,7 @@ describe('iotdm-platform registry across a Node-RED restart', function () {
     const mqttPort = await freePort();
     const flows = [
       { id: 't1', type: 'tab', label: 'check' },
-      { id: 'p1', type: 'iotdm-platform', broker: 'embedded', port: mqttPort, bind: '127.0.0.1' },
+      { id: 'p1', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: mqttPort, bind: '127.0.0.1' },
       { id: 'h1', type: 'http in', z: 't1', url: '/check', method: 'post', upload: false, wires: [['r1']] },
       { id: 'r1', type: 'iotdm-mgmt-request', z: 't1', platform: 'p1', action: 'device/reboot', devices: '', devicesType: 'msg', strict: true, timeout: 1, follow: 'own', deviceOutput: 'none', wires: [[], [], ['o1']] },
       { id: 'o1', type: 'http response', z: 't1', wires: [] },

@@ -19,9 +19,9 @@ describe('platform: a flood of answers nobody waits for', function () {
 
   it('is reported once per device, and the platform keeps answering', async () => {
     const port = await freePort();
-    await loadFlow([platformNode], [{ id: 'p', type: 'iotdm-platform', broker: 'embedded', port, bind: '127.0.0.1' }]);
+    await loadFlow([platformNode], [{ id: 'p', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1' }]);
     await getNode('p').ready;
-    const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4 });
+    const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: 'g:test:gateway:flood' });
     const answers = new Map<string, number>();
     dev.on('message', (_t, p) => {
       const b = JSON.parse(p.toString());

@@ -3,6 +3,7 @@
  * protocol for many devices on the device-scoped topics (as a gateway does). Each device manages,
  * answers device actions with the rc its behaviour gives, and manages again after a reboot.
  */
+import { createHash } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { DeviceRef } from '../../nodes/protocol/topics';
 import { FaultPlan, type Faults } from '../../bench/faults';
@@ -26,6 +27,17 @@ export interface FleetOptions {
   password?: string;
   /** devices that fail, time out or keep their old version (initiates of any action, bench/faults.ts) */
   faults?: Faults;
+  /** default: a gateway id of its own for this set of devices (fleetGatewayId) */
+  clientId?: string;
+}
+
+/**
+ * The client id of a simulated fleet: a gateway (`g:test:fleet:<digest of its devices>`), the same for
+ * the same devices, so that a fleet that reconnects is the gateway its devices are enrolled behind.
+ */
+export function fleetGatewayId(devices: DeviceRef[]): string {
+  const digest = createHash('sha256').update(devices.map((d) => `${d.typeId}/${d.deviceId}`).join(',')).digest('hex').slice(0, 16);
+  return `g:test:fleet:${digest}`;
 }
 
 export class Fleet {
@@ -48,7 +60,7 @@ export class Fleet {
   async start(): Promise<void> {
     this.client = mqtt.connect(this.opts.url, {
       protocolVersion: 4,
-      clientId: `fleet-${Math.random().toString(16).slice(2)}`,
+      clientId: this.opts.clientId ?? fleetGatewayId(this.opts.devices),
       username: this.opts.username,
       password: this.opts.password,
       reconnectPeriod: 200,
