@@ -4,8 +4,8 @@
  * JSON body rules (415 / 400 / 413) and IBM's error shape `{message, exception: {id, properties}}`.
  *
  * The handler only uses node:http's request and response, so it runs under Node-RED's express 4
- * (RED.httpNode), express 5 or a bare http.Server alike; it is mounted with `mountApi`, which
- * also takes it out again (Node-RED has no unmount).
+ * (RED.httpNode), express 5 or a bare http.Server alike; it is mounted with `mountApi`
+ * (http-mount.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InitiateError, QueryError, type RequestManager } from '../platform/request-manager';
@@ -365,54 +365,5 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
     close() {
       open = false;
     },
-  };
-}
-
-/** The parts of an express application (4 or 5) that mounting needs. */
-export interface MountTarget {
-  use(path: string, handler: ApiHandler): unknown;
-  _router?: { stack: { handle: unknown }[] };
-  router?: { stack: { handle: unknown }[] };
-}
-
-const mounted = new WeakMap<object, Map<string, HttpApi>>();
-
-/** A root path: segments of unreserved characters, no trailing slash. */
-function isValidApiRoot(root: unknown): root is string {
-  return typeof root === 'string' && root.length <= 256 && /^(\/[A-Za-z0-9._~-]+)+$/.test(root) && !/\/\.\.?(\/|$)/.test(root);
-}
-
-export class MountError extends Error {
-  constructor(
-    message: string,
-    readonly reason: 'invalid-root' | 'root-in-use',
-  ) {
-    super(message);
-  }
-}
-
-/**
- * Serve `api` under `root` of `app`, and return the unmount: it closes the api (so a request
- * already routed to it passes on) and takes its layer out of the app's stack. One api per root and
- * app (the first would shadow a second).
- */
-export function mountApi(app: MountTarget, root: string, api: HttpApi): () => void {
-  if (!isValidApiRoot(root)) throw new MountError(`invalid API root "${root}"`, 'invalid-root');
-  let roots = mounted.get(app);
-  if (!roots) mounted.set(app, (roots = new Map()));
-  const key = root.toLowerCase(); // express matches mount paths without case
-  if (roots.has(key)) throw new MountError(`the API root "${root}" is already served`, 'root-in-use');
-  roots.set(key, api);
-  app.use(root, api.handle);
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    api.close();
-    if (roots!.get(key) === api) roots!.delete(key);
-    const stack = (app._router ?? app.router)?.stack;
-    if (!stack) return;
-    const i = stack.findIndex((layer) => layer.handle === api.handle);
-    if (i >= 0) stack.splice(i, 1);
   };
 }
