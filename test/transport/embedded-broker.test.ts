@@ -244,6 +244,18 @@ describe('transport/embedded-broker', function () {
       await assertNothingBefore(dev, platform, `iotdm-1/${scope('java-1')}/observe`, (m) => m.payload === 'u2');
     });
 
+    it('finds the aedes internals it patches where aedes ~1.2 has them (package.json pins that minor)', async () => {
+      // mapUnsubscribes prepends to each client's packet parser, mapQueuedDeliveries wraps the
+      // persistence's outgoingStream: should an aedes release move either, this fails first
+      assert.equal(typeof (broker.aedes as unknown as { persistence?: { outgoingStream?: unknown } }).persistence?.outgoingStream, 'function');
+      const seen = new Promise<unknown>((resolve) => broker.aedes.once('client', (c: unknown) => resolve(c)));
+      await connect(broker.url, { clientId: `d:${ORG}:${TYPE}:internals` });
+      const client = (await seen) as { _parser?: { prependListener?: unknown; listenerCount?: (e: string) => number } };
+      assert.equal(typeof client._parser?.prependListener, 'function');
+      // ours and aedes' own listener
+      assert.equal(client._parser!.listenerCount!('packet'), 2);
+    });
+
     it('leaves a g: gateway client\'s topics unchanged', async () => {
       const gw = await connect(broker.url, { clientId: `g:${ORG}:GwType:gw-1` });
       await subscribe(gw, ['iotdm-1/type/GwType/id/gw-1/#', `iotdm-1/${scope('dev-9')}/#`]);
