@@ -88,7 +88,7 @@ function readConfig(c: IotdmDeviceDef): Settings | { problems: { key: string; ar
   }
   if (problems.length) return { problems };
   return {
-    // IBM's client id (protocol.md §1.5): the embedded broker lets in d:/g: clients with their token
+    // IBM's client id (docs/protocol.md §1.5): the embedded broker lets in d:/g: clients with their token
     options: { url, clientId: c.clientId?.trim() || `${c.mode === 'gateway' ? 'g' : 'd'}:${DEFAULT_ORG}:${typeId}:${deviceId}` },
     identity: { typeId, deviceId },
     devices,

@@ -1,11 +1,11 @@
 /**
  * The platform's enrolment: which devices and gateways exist for the broker, each with its own
- * authentication token, kept only as a salted scrypt hash (protocol.md §1.5: user `use-token-auth`,
+ * authentication token, kept only as a salted scrypt hash (docs/protocol.md §1.5: user `use-token-auth`,
  * password = the token). A token is shown once, in the answer of the call that enrolled it.
  *
  * Entries are IBM's bulk-add shape (`{typeId, deviceId, authToken?}`), with two additions: `classId`
  * "Gateway" for a gateway, and `gateway: {typeId, deviceId}` for a device enrolled behind a gateway
- * (the gateway may act for it, protocol.md §3.11). A device enrolled behind a gateway by the
+ * (the gateway may act for it, docs/protocol.md §3.11). A device enrolled behind a gateway by the
  * "auto-enrol" policy has no token of its own: it exists only through its gateway.
  *
  * Application keys (`a:org:appId` clients: user = API key, password = token) are kept here too,

@@ -1,5 +1,5 @@
 /**
- * The enrolment routes of the HTTP API, in IBM's shape (protocol.md §5 covers only the management
+ * The enrolment routes of the HTTP API, in IBM's shape (docs/protocol.md §5 covers only the management
  * requests; these follow IBM's v0002 device API):
  *
  *   POST {root}/bulk/devices/add      [{typeId, deviceId, authToken?, classId?, gateway?}]  201 | 202, tokens once

@@ -1,6 +1,6 @@
 /**
- * Who may connect to the embedded broker and what each may do (protocol.md §1.5, §3.11; design.md
- * "Trust"). IBM's model:
+ * Who may connect to the embedded broker and what each may do (docs/protocol.md §1.5, §3.11).
+ * IBM's model:
  *
  * - `d:org:type:id`, user `use-token-auth`, password = its own token: its own topics only (the
  *   bare view mapped onto its scope by scoping.ts), under the device roots `iotdevice-1` and `iot-2`;
@@ -20,7 +20,7 @@ import { DEVICE_ROOT, PLATFORM_ROOT, isValidId, parseIbmClientId, type DeviceRef
 import { EVENT_ROOT, deliveredTopicFor, publishTopicFor, subscriptionFor } from './scoping';
 import { AuthThrottle, type ThrottleKey, type ThrottleOptions } from './auth-throttle';
 
-/** IBM's user name for devices and gateways (protocol.md §1.5); embedded-broker.ts exports it as TOKEN_AUTH_USER */
+/** IBM's user name for devices and gateways (docs/protocol.md §1.5); embedded-broker.ts exports it as TOKEN_AUTH_USER */
 export const TOKEN_USER = 'use-token-auth';
 
 export type AppRole = 'readonly' | 'operator';
