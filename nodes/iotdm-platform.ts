@@ -20,6 +20,7 @@ import { configNumber } from './shared/config-number';
 import { openPlatformStore } from './shared/platform-store';
 import { RolloutManager } from './platform/rollout/rollout-manager';
 import { platformRolloutStore } from './platform/rollout/rollout-store';
+import { rolloutRoutes } from './shared/rollout-api';
 import { persistRegistry, restoreRegistry } from './platform/registry-store';
 import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
 import { MAX_DM_PAYLOAD } from './transport/scoping';
@@ -222,6 +223,7 @@ export = function (RED: NodeAPI): void {
           t: (key, vars) => RED._(`iotdm-platform.api.${key}`, vars),
           onError: (err) => node.error(RED._('iotdm-platform.errors.api-failed', { error: err.message })),
           enrolment: { enrolment, t: (key, vars) => RED._(`iotdm-platform.enrolment.${key}`, vars) },
+          routes: [rolloutRoutes(() => node.rollouts, (key, vars) => RED._(`iotdm-platform.api.${key}`, vars), () => node.ready)],
         });
         const unmount = mountApi(RED.httpNode as unknown as MountTarget, root, api);
         const nodeRoot = RED.settings.httpNodeRoot;

@@ -15,6 +15,7 @@ import { MAX_DEVICES } from '../protocol/messages';
 import { excerpt } from '../protocol/bounds';
 import { UNREAD_BODY } from './body-shield';
 import { enrolmentRouteOf, serveEnrolment, type EnrolmentDoor, type EnrolmentRoute } from './enrolment-routes';
+import { matchRoute, type ExtraRoute, type ExtraRoutes, type RouteContext } from './api-routes';
 
 export interface ApiCredentials {
   apiKey?: string;
@@ -54,6 +55,8 @@ export interface HttpApiOptions {
   onError?: (err: Error) => void;
   /** serve the enrolment routes (IBM's bulk add / remove and device get) over this enrolment */
   enrolment?: EnrolmentDoor;
+  /** more routes under the same root */
+  routes?: ExtraRoutes[];
 }
 
 type Next = (err?: unknown) => void;
@@ -348,16 +351,30 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
     } catch (err) {
       return fail(res, err);
     }
-    if (!route) return next ? next() : send(res, 404);
+    let extra: ExtraRoute | undefined;
+    if (!route) {
+      try {
+        extra = matchRoute(options.routes, req.url ?? '/', () => new HttpError(400, 'invalid-path', t('invalid-path')));
+      } catch (err) {
+        return fail(res, err);
+      }
+      if (!extra) return next ? next() : send(res, 404);
+    }
     try {
       authenticate(req);
-      if (!route.allow.includes(req.method ?? '')) {
-        throw new HttpError(405, 'method-not-allowed', t('method-not-allowed', { method: req.method ?? '' }), [], { Allow: route.allow.join(', ') });
+      const allow = route?.allow ?? extra!.allow;
+      if (!allow.includes(req.method ?? '')) {
+        throw new HttpError(405, 'method-not-allowed', t('method-not-allowed', { method: req.method ?? '' }), [], { Allow: allow.join(', ') });
       }
     } catch (err) {
       return fail(res, err);
     }
-    serve(route, req, res, q).catch((err) => fail(res, err));
+    if (extra) {
+      const x: RouteContext = { req, q, body: () => readJson(req, maxBody, t), send: (code, body) => send(res, code, body), paging: () => paging(q, t), single: (name) => single(q, name, t) };
+      extra.serve(x).catch((err) => fail(res, err));
+      return;
+    }
+    serve(route!, req, res, q).catch((err) => fail(res, err));
   };
 
   return {

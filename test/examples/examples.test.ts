@@ -36,6 +36,8 @@ const SCENARIOS: Record<string, { press: string; expect: { action: string; total
   'simulated-fleet.json': [{ press: 'reboot all', expect: [{ action: 'device/reboot', total: 100 }] }],
   // launches over HTTP need the API credentials: test/http/example.test.ts runs them
   'http-api.json': [],
+  // a rollout reports on its own outputs, not through a mgmt-request: test/platform/rollout*.test.ts run rollouts
+  'rollout.json': [],
 };
 
 /** Wire a probe behind output 2 (request complete) of every mgmt-request: it logs the summary. */
