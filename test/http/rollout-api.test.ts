@@ -26,7 +26,7 @@ describe('http API and node: rollouts', function () {
   before(async () => {
     const port = await freePort();
     const flow: FlowNode[] = [
-      { id: 'p1', type: 'iotdm-platform', broker: 'embedded', port, bind: '127.0.0.1', api: true, apiRoot: ROOT, persist: false },
+      { id: 'p1', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1', api: true, apiRoot: ROOT, persist: false },
       { id: 'ro', type: 'iotdm-rollout', platform: 'p1', follow: 'all', deviceOutput: 'final', wires: [['dev'], ['wave'], ['state'], ['ans']] },
       { id: 'dev', type: 'helper' },
       { id: 'wave', type: 'helper' },

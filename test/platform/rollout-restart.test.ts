@@ -22,7 +22,7 @@ describe('rollout node across a Node-RED restart', function () {
     const mqttPort = await freePort();
     const flows = [
       { id: 't1', type: 'tab', label: 'rollout' },
-      { id: 'p1', type: 'iotdm-platform', broker: 'embedded', port: mqttPort, bind: '127.0.0.1' },
+      { id: 'p1', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: mqttPort, bind: '127.0.0.1' },
       { id: 'h1', type: 'http in', z: 't1', url: '/rollout', method: 'post', upload: false, wires: [['r1']] },
       { id: 'r1', type: 'iotdm-rollout', z: 't1', platform: 'p1', follow: 'all', deviceOutput: 'none', wires: [[], [], [], ['o1']] },
       { id: 'o1', type: 'http response', z: 't1', wires: [] },
