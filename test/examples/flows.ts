@@ -73,14 +73,18 @@ export async function press(url: string, injectId: string): Promise<void> {
 
 /** The platform's device registry as it keeps it in its node context (written ~1 s after a change). */
 export async function registryOf(url: string, platformId: string): Promise<{ typeId: string; deviceId: string; managed: boolean; deviceInfo: Record<string, string> }[]> {
-  const r = await fetch(`${url}/context/node/${platformId}`);
-  if (r.status !== 200) return [];
-  const ctx = (await r.json()) as Record<string, Record<string, { msg: string; format: string }>>;
-  for (const store of Object.values(ctx)) {
-    const entry = store['iotdm-registry'];
-    if (entry) return (JSON.parse(entry.msg) as { devices: never[] }).devices;
+  // the platform's registry as the sidebar reads it (it lives in the platform's store, not in context)
+  const out: { typeId: string; deviceId: string; managed: boolean; deviceInfo: Record<string, string> }[] = [];
+  for (let offset = 0; ; ) {
+    const r = await fetch(`${url}/iotdm/platforms/${platformId}/devices?offset=${offset}&limit=500`);
+    if (r.status !== 200) return out;
+    const page = (await r.json()) as { total: number; devices: { typeId: string; deviceId: string; state: string; fwVersion?: string }[] };
+    for (const d of page.devices) {
+      out.push({ typeId: d.typeId, deviceId: d.deviceId, managed: d.state === 'managed', deviceInfo: d.fwVersion ? { fwVersion: d.fwVersion } : {} });
+    }
+    offset += page.devices.length;
+    if (!page.devices.length || offset >= page.total) return out;
   }
-  return [];
 }
 
 export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
