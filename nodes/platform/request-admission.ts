@@ -73,7 +73,10 @@ export function admit(body: unknown, registry: Registry, firmwareBusy: ReadonlyM
     seen.add(k);
   }
   if (plan.oneType && new Set(b.devices.map((d) => d.typeId)).size > 1) {
-    throw new InitiateError(`invalid request: ${b.action} targets devices of one type; this request mixes ${[...new Set(b.devices.map((d) => d.typeId))].slice(0, 5).join(', ')}`, 400);
+    throw new InitiateError(
+      `invalid request: ${b.action} targets devices of one type; this request mixes ${[...new Set(b.devices.map((d) => d.typeId))].slice(0, 5).join(', ')}`,
+      400,
+    );
   }
 
   // what each device can do, before anything is published
@@ -92,7 +95,10 @@ export function admit(body: unknown, registry: Registry, firmwareBusy: ReadonlyM
       refusals.set(k, { rc: 403, message: rec.dormant ? 'device is dormant (not managed)' : 'device is not managed' });
     } else if (!rec.supports[plan.requires]) {
       unable.push(d);
-      refusals.set(k, { rc: 403, message: `device does not support ${plan.requires === 'deviceActions' || plan.requires === 'firmwareActions' ? plan.requires : `the bundle ${plan.requires}`}` });
+      refusals.set(k, {
+        rc: 403,
+        message: `device does not support ${plan.requires === 'deviceActions' || plan.requires === 'firmwareActions' ? plan.requires : `the bundle ${plan.requires}`}`,
+      });
     } else if (plan.firmware && firmwareBusy.has(k) && !opts.override) {
       busy.push(d);
       const other = firmwareBusy.get(k)!;
@@ -101,8 +107,14 @@ export function admit(body: unknown, registry: Registry, firmwareBusy: ReadonlyM
   }
   if (opts.strict) {
     if (unknown.length) throw new InitiateError(`${unknown.length} device(s) do not exist: ${unknown.slice(0, 5).map(deviceKey).join(', ')}`, 404, unknown);
-    if (unable.length) throw new InitiateError(`${unable.length} device(s) do not support the requested action: ${unable.slice(0, 5).map(deviceKey).join(', ')}`, 403, unable);
-    if (busy.length) throw new InitiateError(`${busy.length} device(s) have a firmware request in progress (use override): ${busy.slice(0, 5).map(deviceKey).join(', ')}`, 409, busy);
+    if (unable.length)
+      throw new InitiateError(`${unable.length} device(s) do not support the requested action: ${unable.slice(0, 5).map(deviceKey).join(', ')}`, 403, unable);
+    if (busy.length)
+      throw new InitiateError(
+        `${busy.length} device(s) have a firmware request in progress (use override): ${busy.slice(0, 5).map(deviceKey).join(', ')}`,
+        409,
+        busy,
+      );
   }
   return { body: b, plan, parameterMap, refusals };
 }

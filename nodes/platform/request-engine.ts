@@ -4,7 +4,8 @@
  * event loop nor the broker's queues overflow at 5,000 devices), routes each device's answers,
  * manages and notifies to its execution, and applies the per-exchange, per-phase and per-request
  * timeouts. It reads the plans (plans.ts) as data: what a step does is said by its properties.
- * The queries over the requests it holds are in request-manager.ts.
+ * Its settings and events are in request-options.ts, the queries over the requests it holds in
+ * request-manager.ts.
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -18,49 +19,7 @@ import { Deadlines } from './deadlines';
 import { admit, InitiateError, type InitiateOptions } from './request-admission';
 import { reusedReqIdAnswer, recordAnswer } from './answer-quirks';
 import type { Registry } from './registry';
-
-export interface RequestManagerOptions {
-  /** exchanges awaiting a device's answer, across every request of the platform */
-  maxInFlight?: number;
-  /** publishes per event-loop turn */
-  batchSize?: number;
-  responseTimeoutMs?: number;
-  requestTimeoutMs?: number;
-  /** a rebooted or reset device must manage again within this */
-  restartTimeoutMs?: number;
-  downloadTimeoutMs?: number;
-  installTimeoutMs?: number;
-  /** completed requests are kept this long, and at most maxRetained of them */
-  retentionMs?: number;
-  maxRetained?: number;
-  /** send device/update before firmware actions even without parameters (IBM's clients need it) */
-  alwaysSendFirmwareUpdate?: boolean;
-  now?: () => Date;
-}
-
-export interface RequestManagerEvents {
-  requestCreated: [req: MgmtRequest];
-  /** a device's execution moved on without finishing (an exchange sent, a wait begun): for the store */
-  executionChanged: [exec: DeviceExecution];
-  deviceComplete: [req: MgmtRequest, exec: DeviceExecution];
-  requestComplete: [req: MgmtRequest];
-  requestRemoved: [id: string];
-}
-
-const DEFAULTS = {
-  maxInFlight: 500,
-  batchSize: 250,
-  responseTimeoutMs: 30_000,
-  requestTimeoutMs: 3_600_000,
-  restartTimeoutMs: 300_000,
-  downloadTimeoutMs: 600_000,
-  installTimeoutMs: 600_000,
-  retentionMs: 3_600_000,
-  maxRetained: 200,
-  alwaysSendFirmwareUpdate: false,
-};
-
-export type Publish = (topic: string, payload: string) => Promise<void>;
+import { DEFAULTS, type Publish, type RequestManagerEvents, type RequestManagerOptions } from './request-options';
 
 export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   readonly options: Required<Omit<RequestManagerOptions, 'now'>>;
@@ -214,9 +173,13 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     // kept until answered: sent again with the same reqId when the broker may have lost it
     const sent = (exec.sent = { topic: platformTopic(step.path, exec), payload, acked: false as boolean });
     this.emit('executionChanged', exec);
-    this.publish(sent.topic, payload).then(() => (sent.acked = true), (err: Error) => {
-      if (exec.reqId === reqId && !exec.complete) this.finish(exec, 'failure', RequestStatus.FAILURE, undefined, `could not publish ${step.name}: ${err.message}`);
-    });
+    this.publish(sent.topic, payload).then(
+      () => (sent.acked = true),
+      (err: Error) => {
+        if (exec.reqId === reqId && !exec.complete)
+          this.finish(exec, 'failure', RequestStatus.FAILURE, undefined, `could not publish ${step.name}: ${err.message}`);
+      },
+    );
   }
 
   protected wait(exec: DeviceExecution, step: WaitStep): void {
@@ -269,7 +232,13 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   }
 
   /** End one device's execution: the single place where executions complete. */
-  protected finish(exec: DeviceExecution, outcome: DeviceExecution['outcome'], status: DeviceExecution['status'], rc: number | undefined, message: string | undefined): void {
+  protected finish(
+    exec: DeviceExecution,
+    outcome: DeviceExecution['outcome'],
+    status: DeviceExecution['status'],
+    rc: number | undefined,
+    message: string | undefined,
+  ): void {
     if (exec.complete) return;
     this.deadlines.clear(exec.timer);
     exec.timer = undefined;
@@ -375,7 +344,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     exec.rc = resp.rc;
     exec.message = resp.message;
     if (!step.accept.includes(resp.rc)) {
-      const text = resp.message ? resp.message : RC_TEXT[resp.rc] ?? 'refused';
+      const text = resp.message ? resp.message : (RC_TEXT[resp.rc] ?? 'refused');
       this.finish(exec, 'failure', RequestStatus.FAILURE, resp.rc, `${step.refusedAs ?? step.name}: ${text}`);
       return true;
     }

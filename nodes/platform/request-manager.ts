@@ -9,7 +9,7 @@ import type { MgmtRequest, DeviceStatusRow, RequestDetails } from './management-
 import { bookmarkPage, type Page } from './paging';
 import { RequestRecovery } from './request-recovery';
 
-export { type Publish, type RequestManagerOptions, type RequestManagerEvents } from './request-engine';
+export { type Publish, type RequestManagerOptions, type RequestManagerEvents } from './request-options';
 export { InitiateError, type InitiateOptions } from './request-admission';
 export { QueryError, type Page } from './paging';
 

@@ -39,14 +39,18 @@ describe('http API: mounting on an express application', () => {
     const list = (auth: string) => call(url, 'GET', '/dm/mgmt/requests', { auth });
     const unmountA = mountApi(app, '/dm', apiFor('ka', 'ta'));
     assert.equal((await list(basic('ka', 'ta'))).status, 200);
-    assert.throws(() => mountApi(app, '/DM', apiFor('kb', 'tb')), (e: MountError) => e.reason === 'root-in-use');
+    assert.throws(
+      () => mountApi(app, '/DM', apiFor('kb', 'tb')),
+      (e: MountError) => e.reason === 'root-in-use',
+    );
     unmountA();
     // nobody serves /dm: express's own final handler answers, not the api
     const gone = await list(basic('ka', 'ta'));
     assert.equal(gone.status, 404);
     assert.equal(gone.json, undefined);
     // express keeps what use() added: count its layers after the first mount of the root
-    const layers = () => ((app as unknown as { _router?: { stack: unknown[] } })._router ?? (app as unknown as { router: { stack: unknown[] } }).router).stack.length;
+    const layers = () =>
+      ((app as unknown as { _router?: { stack: unknown[] } })._router ?? (app as unknown as { router: { stack: unknown[] } }).router).stack.length;
     const before = layers();
     for (let i = 0; i < 20; i++) mountApi(app, '/dm', apiFor(`k${i}`, `t${i}`))();
     const unmountB = mountApi(app, '/Dm', apiFor('kb', 'tb'));
@@ -60,7 +64,11 @@ describe('http API: mounting on an express application', () => {
 
   it('refuses a root that is not a path of plain segments', () => {
     for (const root of ['', 'dm', '/dm/', '/a/../b', '/a b', '/x?y']) {
-      assert.throws(() => mountApi(app, root, apiFor('k', 't')), (e: MountError) => e.reason === 'invalid-root', root);
+      assert.throws(
+        () => mountApi(app, root, apiFor('k', 't')),
+        (e: MountError) => e.reason === 'invalid-root',
+        root,
+      );
     }
   });
 });

@@ -24,7 +24,10 @@ describe('platform: a notify of deviceInfo alone is saved', () => {
     const platform = new Platform(async () => undefined);
     const stop = persistRegistry(platform.registry, journal);
     const dev = 'iotdevice-1/type/T/id/D';
-    platform.handleMessage(`${dev}/mgmt/manage`, JSON.stringify({ reqId: 'm1', d: { supports: { deviceActions: true }, deviceInfo: { fwVersion: '1.0', model: 'M' } } }));
+    platform.handleMessage(
+      `${dev}/mgmt/manage`,
+      JSON.stringify({ reqId: 'm1', d: { supports: { deviceActions: true }, deviceInfo: { fwVersion: '1.0', model: 'M' } } }),
+    );
     const changes: string[] = [];
     platform.registry.on('change', (_rec, key) => changes.push(key));
     platform.handleMessage(`${dev}/notify`, JSON.stringify({ d: { fields: [{ field: 'deviceInfo.fwVersion', value: '2.0' }] } }));
