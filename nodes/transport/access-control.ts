@@ -110,18 +110,16 @@ export class AccessControl {
       this.throttle.failed([keys[1]]);
       return refuse('unknown-client');
     }
-    if (!(await this.throttle.admit(keys))) return refuse('throttled');
+    const verdict = await this.throttle.admit(keys);
+    if (!verdict) return refuse('throttled');
     let identity: Identity | undefined;
     try {
       identity = await this.check(claim, username, password);
     } catch {
       identity = undefined;
     }
-    if (!identity) {
-      this.throttle.failed(keys);
-      return refuse('bad-credentials');
-    }
-    this.throttle.succeeded(keys[0].key);
+    verdict(!!identity);
+    if (!identity) return refuse('bad-credentials');
     return identity;
   }
 

@@ -3,10 +3,11 @@
  * keeps serving everyone else.
  *
  * After n failed checks on a key, the next check on it waits d(n) = min(maxMs, baseMs * 2^(n-1))
- * from the last failure; a second attempt on a client id that already has one waiting is refused at
- * once, without its token being checked (so parallel connections do not multiply the guesses). An
- * address is shared (NAT, a gateway host, loopback), so it gets `addressAllowance` free failures
- * before its delay starts, and `addressParallel` attempts waiting at once. A success
+ * from the last failure; a second attempt on a client id that already has one in flight (waiting or
+ * being checked) is refused at once, without its token being checked, so parallel connections do not
+ * multiply the guesses. An address is shared (NAT, a gateway host, loopback), so it gets
+ * `addressAllowance` free failures before its delay starts, and then `addressParallel` attempts in
+ * flight at once. A success
  * forgets the client id's failures (not the address's: one valid device must not clear the way for
  * guesses from the same address); failures are forgotten after `forgetMs` without any.
  */
@@ -26,7 +27,7 @@ export interface ThrottleOptions {
   addressParallel?: number;
 }
 
-/** A client id (one attempt waiting at most) or an address (shared by many clients). */
+/** A client id (one attempt in flight at most) or an address (shared by many clients). */
 export interface ThrottleKey {
   key: string;
   kind: 'id' | 'address';
@@ -35,14 +36,17 @@ export interface ThrottleKey {
 interface Entry {
   failures: number;
   last: number;
-  /** attempts waiting on this key */
-  waiting: number;
+  /** attempts on this key waiting for their delay or being checked */
+  inFlight: number;
 }
+
+/** Ends an admitted attempt: `true` when its token was right, `false` when it was wrong. */
+export type Verdict = (ok: boolean) => void;
 
 export interface ThrottleStats {
   /** attempts whose token was checked after their delay */
   checked: number;
-  /** attempts refused at once, unchecked, because another on the same key was waiting */
+  /** attempts refused at once, unchecked: another on the same client id was in flight, or too many from a slowed address */
   refusedUnchecked: number;
   /** the longest delay applied so far (ms) */
   maxDelayMs: number;
@@ -73,7 +77,7 @@ export class AuthThrottle {
 
   private entry(key: string): Entry | undefined {
     const e = this.entries.get(key);
-    if (e && this.now() - e.last > this.forgetMs && e.waiting === 0) {
+    if (e && this.now() - e.last > this.forgetMs && e.inFlight === 0) {
       this.entries.delete(key);
       return undefined;
     }
@@ -92,48 +96,66 @@ export class AuthThrottle {
   }
 
   /**
-   * Wait until an attempt on `keys` may be checked. Resolves false at once when an attempt on one
-   * of them is already waiting (refuse it unchecked), or when the throttle is closed meanwhile.
+   * Admit an attempt on `keys`: resolves, after the delay its keys have earned, with the function
+   * that records its verdict; or undefined at once when it must be refused unchecked (its client id
+   * has an attempt in flight already, or its slowed address has `addressParallel`), or when the
+   * throttle is closed meanwhile.
    */
-  async admit(keys: ThrottleKey[]): Promise<boolean> {
+  async admit(keys: ThrottleKey[]): Promise<Verdict | undefined> {
     const now = this.now();
     let wait = 0;
     for (const k of keys) {
       const e = this.entry(k.key);
-      if (!e) continue;
-      wait = Math.max(wait, e.last + this.delayFor(k.key, k.kind) - now);
+      const limit = k.kind === 'id' ? 1 : this.delayFor(k.key, 'address') > 0 ? this.addressParallel : Infinity;
+      if (e && e.inFlight >= limit) {
+        this.stats.refusedUnchecked++;
+        return undefined;
+      }
+      if (e) wait = Math.max(wait, e.last + this.delayFor(k.key, k.kind) - now);
     }
-    if (wait <= 0) {
-      this.stats.checked++;
-      return true;
-    }
-    if (keys.some((k) => (this.entry(k.key)?.waiting ?? 0) >= (k.kind === 'id' ? 1 : this.addressParallel))) {
-      this.stats.refusedUnchecked++;
-      return false;
-    }
-    const held = keys.map((k) => this.entry(k.key)).filter((e): e is Entry => !!e);
-    held.forEach((e) => e.waiting++);
-    this.stats.maxDelayMs = Math.max(this.stats.maxDelayMs, wait);
-    const ok = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve(true);
-      }, wait);
-      timer.unref?.();
-      this.timers.set(timer, () => resolve(false));
+    const held = keys.map((k) => {
+      let e = this.entries.get(k.key);
+      if (!e) this.entries.set(k.key, (e = { failures: 0, last: now, inFlight: 0 }));
+      e.inFlight++;
+      return e;
     });
-    held.forEach((e) => e.waiting--);
-    if (ok) this.stats.checked++;
-    return ok;
+    const release = () => held.forEach((e) => e.inFlight--);
+    if (wait > 0) {
+      this.stats.maxDelayMs = Math.max(this.stats.maxDelayMs, wait);
+      const ok = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          resolve(true);
+        }, wait);
+        timer.unref?.();
+        this.timers.set(timer, () => resolve(false));
+      });
+      if (!ok) {
+        release();
+        return undefined;
+      }
+    }
+    this.stats.checked++;
+    let done = false;
+    return (ok: boolean) => {
+      if (done) return;
+      done = true;
+      release();
+      if (ok) this.succeeded(keys);
+      else this.failed(keys);
+    };
   }
 
   /** Record a failed check on each key. */
   failed(keys: ThrottleKey[]): void {
     const now = this.now();
     for (const { key } of keys) {
-      const e = this.entry(key);
-      this.entries.delete(key); // re-inserted last: the map's order is the order of last use
-      this.entries.set(key, { failures: (e?.failures ?? 0) + 1, last: now, waiting: e?.waiting ?? 0 });
+      // the same object (an attempt in flight holds it), re-inserted last: the map's order is the order of last use
+      const e = this.entry(key) ?? { failures: 0, last: now, inFlight: 0 };
+      e.failures++;
+      e.last = now;
+      this.entries.delete(key);
+      this.entries.set(key, e);
     }
     while (this.entries.size > this.maxKeys) {
       const oldest = this.entries.keys().next().value as string;
@@ -141,11 +163,14 @@ export class AuthThrottle {
     }
   }
 
-  /** A successful check: the client id's failures are forgotten. */
-  succeeded(key: string): void {
-    const e = this.entries.get(key);
-    if (e && e.waiting === 0) this.entries.delete(key);
-    else if (e) e.failures = 0;
+  /** A right token: its client id's failures are forgotten (not its address's), and idle entries without failures go. */
+  private succeeded(keys: ThrottleKey[]): void {
+    for (const k of keys) {
+      const e = this.entries.get(k.key);
+      if (!e) continue;
+      if (k.kind === 'id') e.failures = 0;
+      if (e.failures === 0 && e.inFlight === 0) this.entries.delete(k.key);
+    }
   }
 
   /** Release every waiting attempt (refused) and forget everything. */

@@ -94,9 +94,18 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
         { id: 'sum', type: 'helper', z: 'tab' },
         { id: 'ans', type: 'helper', z: 'tab' },
       ],
-      { tls: { certdata: cert, keydata: key }, p: { password: 'secret-token' } },
+      { tls: { certdata: cert, keydata: key } },
     );
     await getNode('p').ready;
+    // each device its own token (issue 12): enrolled as an operator would, before it connects
+    const enrolled = await getNode('p').enrolment.add(
+      [
+        { typeId: 'ibmnode', deviceId: 'dev-1', authToken: 'secret-token' },
+        { typeId: 'ibmnode', deviceId: 'dev-2', authToken: 'dev-2-own-token' },
+      ],
+      'flow',
+    );
+    assert.ok(enrolled.every((e: { success: boolean }) => e.success));
   }
 
   it('manages, is rebooted, restarts and manages again: the reboot completes', async () => {
@@ -124,11 +133,14 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
     assert.ok(dev.events.every((e) => e.event !== 'error'), JSON.stringify(dev.events));
   });
 
-  it('is refused with a wrong token', async () => {
+  it("is refused with a wrong token, or another device's", async () => {
     await loadIbmPlatform();
     const dev = startIbmDevice({ IBM_TOKEN: 'wrong' });
+    // another enrolled device's token is no better
+    const other = startIbmDevice({ IBM_TOKEN: 'dev-2-own-token' });
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(dev.events.some((e) => e.event === 'connect'), false);
+    assert.equal(other.events.some((e) => e.event === 'connect'), false);
     assert.equal(getNode('p').platform.registry.size, 0);
   });
   it('downloads then updates firmware: update 204, observe, initiate 202, one-field notifies merged, cancel', async () => {
