@@ -11,6 +11,9 @@ import type { AgentEmit, DeviceEntry } from './agent-model';
 import type { HandlerTable } from './handler-table';
 import { answerOnce, type Answers } from './answers';
 
+/** A validated device/update, observe or cancel, with the operation it asks. */
+export type FieldMessage = { op: 'update'; body: UpdateRequest } | { op: Exclude<FieldOp, 'update'>; body: ObserveRequest };
+
 const BUILTIN_UPDATE_FIELDS = new Set(['location', 'metadata', 'deviceInfo']);
 /** what each of the agent's own fields may hold, as JSON (bounds.ts): they go out in every manage */
 const BUILTIN_BYTES: Record<string, number> = { location: 1024, metadata: BOUNDS.metadataBytes, deviceInfo: BOUNDS.deviceInfoBytes };
@@ -39,10 +42,10 @@ export class FieldRouter {
     this.partTimers.clear();
   }
 
-  route(e: DeviceEntry, op: FieldOp, topic: string, body: UpdateRequest | ObserveRequest): void {
-    const reqId = body.reqId;
-    const items: FieldValue[] =
-      op === 'update' ? (body as UpdateRequest).d.fields : observedFields(body as ObserveRequest).map((field) => ({ field }));
+  route(e: DeviceEntry, topic: string, msg: FieldMessage): void {
+    const { op } = msg;
+    const reqId = msg.body.reqId;
+    const items: FieldValue[] = msg.op === 'update' ? msg.body.d.fields : observedFields(msg.body).map((field) => ({ field }));
     const groups = new Map<DmHandler, FieldValue[]>();
     const builtin: FieldValue[] = [];
     const unknown: string[] = [];

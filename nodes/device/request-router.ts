@@ -5,8 +5,8 @@
  * `messageError` event. Nothing thrown in message handling leaves the MQTT handler.
  */
 import { deviceKey, parseTopic, PLATFORM_ROOT } from '../protocol/topics';
-import { normalizeResponse, type DmResponse, type ObserveRequest, type UpdateRequest } from '../protocol/messages';
-import { check, parsePayload, ValidationError, type SchemaName } from '../protocol/validate';
+import { normalizeResponse, type DmResponse } from '../protocol/messages';
+import { check, parsePayload, ValidationError } from '../protocol/validate';
 import { RC } from '../protocol/rc';
 import { readReqId } from '../protocol/req-id';
 import type { ActionName, ActionRequest } from './handler-types';
@@ -14,18 +14,29 @@ import type { AgentEmit, DeviceEntry } from './agent-model';
 import type { HandlerTable } from './handler-table';
 import type { PendingRequests } from './pending-requests';
 import type { Answers } from './answers';
-import type { FieldRouter } from './field-router';
+import type { FieldMessage, FieldRouter } from './field-router';
 
-const SCHEMA_OF: Record<string, SchemaName> = {
-  update: 'update',
-  observe: 'observe',
-  cancel: 'observe',
-  reboot: 'initiate',
-  factoryReset: 'initiate',
-  firmwareDownload: 'initiate',
-  firmwareUpdate: 'initiate',
-  custom: 'custom',
-};
+/** What a request of the platform asks, validated by its schema: fields to route, or an action. */
+type Inbound = FieldMessage | { op: 'action'; body: ActionRequest['body'] };
+
+function validated(name: string, body: unknown): Inbound {
+  switch (name) {
+    case 'update':
+      return { op: 'update', body: check('update', body) };
+    case 'observe':
+    case 'cancel':
+      return { op: name, body: check('observe', body) };
+    case 'custom':
+      return { op: 'action', body: check('custom', body) };
+    case 'reboot':
+    case 'factoryReset':
+    case 'firmwareDownload':
+    case 'firmwareUpdate':
+      return { op: 'action', body: check('initiate', body) };
+    default:
+      throw new ValidationError(`"${name}" is not a request the platform sends`);
+  }
+}
 
 export interface RouterParts {
   /** the agent's devices by key */
@@ -74,19 +85,19 @@ export class RequestRouter {
       this.parts.events.emit('unhandled', { device: e.device, topic, reqId });
       return;
     }
-    let valid: unknown;
+    let valid: Inbound;
     try {
-      valid = check(SCHEMA_OF[t.name], body);
+      valid = validated(t.name, body);
     } catch (err) {
       this.invalid(e, topic, text, err as Error, reqId, true);
       return;
     }
-    if (t.name === 'update' || t.name === 'observe' || t.name === 'cancel') {
-      this.parts.fields.route(e, t.name, topic, valid as UpdateRequest | ObserveRequest);
+    if (valid.op !== 'action') {
+      this.parts.fields.route(e, topic, valid);
       return;
     }
     const action: ActionName = t.name === 'custom' ? `custom:${t.bundleId}` : (t.name as ActionName);
-    this.onAction(e, action, topic, valid as ActionRequest['body'], t.bundleId, t.actionId);
+    this.onAction(e, action, topic, valid.body, t.bundleId, t.actionId);
   }
 
   private invalid(e: DeviceEntry, topic: string, text: string, error: Error, reqId: string | undefined, answer: boolean): void {
