@@ -35,29 +35,70 @@ export const PLATFORM_RESTARTED = 'platform restarted';
 export class RequestRecovery extends RequestEngine {
   /** observe exchanges sent to resynchronise a device, by reqId */
   private readonly resyncs = new Map<string, DeviceExecution>();
-  /** exchanges the broker had acknowledged when it went away */
-  private readonly mayBeLost = new Set<DeviceExecution>();
+  /**
+   * exchanges that may not have reached their device (the broker had acknowledged them when it went
+   * away, or the platform restarted), with the reqId they were sent with: asked again once connected
+   * and again when their device manages (it is back on the broker and subscribed)
+   */
+  private readonly mayBeLost = new Map<DeviceExecution, string>();
+  /**
+   * until when (ms) an exchange sent may miss its device: devices come back after a broker restart
+   * at their own pace, and one not yet subscribed again loses what is sent to it
+   */
+  private settlingUntil = 0;
+
+  constructor(...args: ConstructorParameters<typeof RequestEngine>) {
+    super(...args);
+    this.on('deviceComplete', (_req, exec) => this.mayBeLost.delete(exec));
+  }
 
   /** The connection to the broker is lost: deadlines pause (see the header). */
   connectionLost(): void {
     if (this.deadlines.offline) return;
     this.deadlines.pause();
-    for (const exec of this.pending.values()) if (exec.sent?.acked) this.mayBeLost.add(exec);
+    // all of them: the client re-sends those the broker had not acknowledged, but a device that
+    // comes back after the platform does has missed that too (it is asked again when it manages)
+    for (const [reqId, exec] of this.pending) this.mayBeLost.set(exec, reqId);
   }
 
   /** Connected again, subscriptions in place: deadlines resume, what may be lost is asked again. */
   connectionRestored(): void {
     if (!this.deadlines.offline) return;
     this.deadlines.resume();
-    const again = [...this.mayBeLost];
-    this.mayBeLost.clear();
-    for (const exec of again) if (!exec.complete && exec.reqId) this.askAgain(exec);
+    this.settlingUntil = this.now().getTime() + this.options.responseTimeoutMs;
+    for (const [exec, reqId] of this.mayBeLost) {
+      if (exec.complete || exec.reqId !== reqId) this.mayBeLost.delete(exec);
+      else if (exec.sent?.acked) this.askAgain(exec);
+    }
     for (const set of this.active.values()) {
       for (const exec of set) {
         const step = this.currentStep(exec);
         if (step?.kind === 'wait' && step.event === 'notify') this.resync(exec);
       }
     }
+  }
+
+  /**
+   * A device managed: it is connected and subscribed. What may not have reached it is asked again
+   * (a device that came back after the platform did missed it), a firmware wait observes again.
+   */
+  override handleManage(device: DeviceRef): void {
+    const set = this.active.get(deviceKey(device));
+    if (set) {
+      for (const exec of [...set]) {
+        const reqId = this.mayBeLost.get(exec);
+        if (reqId !== undefined && exec.reqId === reqId) this.askAgain(exec);
+        else if (reqId !== undefined) this.mayBeLost.delete(exec);
+        const step = this.currentStep(exec);
+        if (step?.kind === 'wait' && step.event === 'notify') this.resync(exec);
+      }
+    }
+    super.handleManage(device);
+  }
+
+  protected override send(exec: DeviceExecution, step: Parameters<RequestEngine['send']>[1]): void {
+    super.send(exec, step);
+    if (exec.reqId && (this.deadlines.offline || this.now().getTime() < this.settlingUntil)) this.mayBeLost.set(exec, exec.reqId);
   }
 
   /** The pending exchange again, same reqId; a firmware initiate is checked by an observe first. */
@@ -125,6 +166,7 @@ export class RequestRecovery extends RequestEngine {
     const defs = [...((loaded?.get(COLLECTIONS.requests)?.values() ?? []) as Iterable<RequestRecord>)];
     defs.sort((a, b) => (a.createdDateTime < b.createdDateTime ? -1 : 1));
     let running = 0;
+    this.settlingUntil = this.now().getTime() + this.options.responseTimeoutMs;
     for (const rec of defs) {
       if (!rec || typeof rec.id !== 'string' || this.requests.has(rec.id) || !Array.isArray(rec.devices)) continue;
       const req = this.rebuild(rec, loaded!.get(COLLECTIONS.executions(rec.id)) as Map<string, ExecutionRecord> | undefined);
@@ -211,12 +253,11 @@ export class RequestRecovery extends RequestEngine {
     this.pending.set(exec.reqId, exec);
     const payload = JSON.stringify({ reqId: exec.reqId, ...(step.body ? step.body(this.context(exec)) : {}) });
     exec.sent = { topic: platformTopic(step.path, exec), payload, acked: false };
-    this.mayBeLost.add(exec);
+    this.mayBeLost.set(exec, exec.reqId);
     if (this.deadlines.offline) {
       exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
       return; // asked again once connected
     }
-    this.mayBeLost.delete(exec);
     this.askAgain(exec);
     exec.timer ??= this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
   }

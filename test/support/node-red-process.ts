@@ -17,6 +17,10 @@ export interface NodeRedProcess {
   port: number;
   userDir: string;
   output(): string;
+  /** the Node-RED process id (the process this helper started) */
+  pid: number | undefined;
+  /** SIGKILL (a crash: nothing is flushed or closed) and wait until it is gone */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -72,6 +76,13 @@ export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedProcess
     port,
     userDir,
     output: () => out,
+    pid: child.pid,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGINT');
