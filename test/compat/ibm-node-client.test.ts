@@ -6,9 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadFlow, unloadFlow, getNode, nextMessage, nodeRedHelper } from '../support/nodered';
 import { makeSelfSignedCert } from '../support/tls';
+import { redRequire } from '../support/red';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const tlsNode = require('@node-red/nodes/core/network/05-tls.js');
+const tlsNode = redRequire('@node-red/nodes/core/network/05-tls.js');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
 // eslint-disable-next-line @typescript-eslint/no-var-requires

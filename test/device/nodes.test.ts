@@ -3,6 +3,7 @@ import { loadFlow, unloadFlow, getNode, nextMessage, collect, waitForCall, calls
 import { startBroker, Peer, sleep, type TestBroker } from './brokers';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../nodes/transport/embedded-broker';
 import { makeSelfSignedCert, type SelfSigned } from '../support/tls';
+import { redRequire } from '../support/red';
 
 // the compiled node modules, as Node-RED loads them
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -166,7 +167,7 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
 describe('device/iotdm-device over mqtts, with a tls-config node', function () {
   this.timeout(20000);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const tlsNode = require('@node-red/nodes/core/network/05-tls.js');
+  const tlsNode = redRequire('@node-red/nodes/core/network/05-tls.js');
   let broker: EmbeddedBroker;
   let cert: SelfSigned;
   const MANAGE = 'iotdevice-1/type/thermo/id/TLS-1/mgmt/manage';

@@ -5,6 +5,7 @@ import { loadFlow, getNode, nextMessage, waitForCall, type FlowNode } from '../s
 import { freePort } from '../support/ports';
 import { Fleet } from './fleet';
 import { captureHttpNode, serveHttpNode, call, basic, until } from './support';
+import { redRequire } from '../support/red';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
@@ -12,9 +13,9 @@ const platformNode = require('../../nodes/iotdm-platform');
 const mgmtRequestNode = require('../../nodes/mgmt-request');
 // Node-RED's own inject and comment nodes, as the editor would load them
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const injectNode = require(require.resolve('@node-red/nodes/core/common/20-inject.js', { paths: [path.dirname(require.resolve('node-red'))] }));
+const injectNode = redRequire('@node-red/nodes/core/common/20-inject.js');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const commentNode = require(require.resolve('@node-red/nodes/core/common/90-comment.js', { paths: [path.dirname(require.resolve('node-red'))] }));
+const commentNode = redRequire('@node-red/nodes/core/common/90-comment.js');
 
 // dist/test/http → the package root
 const EXAMPLE = path.join(__dirname, '..', '..', '..', 'examples', 'http-api.json');

@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadFlow, unloadFlow, getNode, nodeRedHelper, callsOf } from '../support/nodered';
 import { freePort } from '../support/ports';
+import { redRequire } from '../support/red';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const mgmtRequestNode = require('../../nodes/mgmt-request');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+const catchNode = redRequire('@node-red/nodes/core/common/25-catch.js');
 
 /**
  * Bad input on every inbound topic of the platform: answered with 400 (with the request's reqId,

@@ -5,7 +5,7 @@ import { Fleet, devices } from '../support/fleet';
 import { startDemo, fleetManaged, token, bearer, DEMO_PLATFORM, USERS, type DemoNodeRed } from './support';
 
 /** Open the editor as `user` through its own login dialog, and show the device-management tab. */
-async function openAs(browser: Browser, url: string, user: keyof typeof USERS, locale = 'en-US'): Promise<Page> {
+async function openAs(browser: Browser, url: string, user: keyof typeof USERS, locale = 'en-US', opts: { defaultWidth?: boolean } = {}): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1500, height: 900 }, locale });
   const page = await context.newPage();
   page.setDefaultTimeout(10000);
@@ -15,11 +15,14 @@ async function openAs(browser: Browser, url: string, user: keyof typeof USERS, l
   await page.click('#node-dialog-login-submit');
   await page.waitForFunction(() => {
     const RED = (window as unknown as { RED?: { nodes?: { getType?: (t: string) => unknown } } }).RED;
-    return !!RED?.nodes?.getType?.('iotdm-mgmt-request');
+    return !!RED?.nodes?.getType?.('iotdm-mgmt-request') && !!(RED as { actions?: { get?(a: string): unknown } }).actions?.get?.('iotdm:show-device-management');
   }, undefined, { timeout: 30000 });
-  // a sidebar tab like Info or Debug; the bar shows four icons, the others are in its menu
-  await page.click('#red-ui-sidebar .red-ui-tab-link-button-menu');
-  await page.click(`.red-ui-menu-dropdown a:has-text("${locale === 'fr' ? 'Gestion des terminaux' : 'Device management'}") >> visible=true`);
+  // the workspace is shown once the flows are loaded (4.1 then shows its first sidebar tab)
+  await page.waitForSelector('#red-ui-workspace-chart g.red-ui-flow-node', { timeout: 30000 });
+  // the tab's own editor action (Node-RED 4.1 lists the tab in the sidebar's menu, 5.0 in its split sidebar's tab bar)
+  await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('iotdm:show-device-management'));
+  await page.waitForSelector('.iotdm-sidebar tr.iotdm-device', { timeout: 10000 });
+  if (opts.defaultWidth) return page;
   // widen the sidebar as a user would, by dragging its separator
   const sep = await page.locator('#red-ui-sidebar-separator').boundingBox();
   if (sep) {
@@ -49,6 +52,60 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
   after(async () => {
     await browser?.close();
     await demo?.red.stop();
+  });
+
+  it('fits the default sidebar width and height: the table without a horizontal scroll, the title whole, nothing overlapping', async () => {
+    const page = await openAs(browser, demo.red.url, 'admin', 'en-US', { defaultWidth: true });
+    await page.waitForFunction(() => document.querySelectorAll('.iotdm-sidebar tr.iotdm-device').length === 50);
+    const m = await page.evaluate(() => {
+      const box = (sel: string) => document.querySelector(sel)!.getBoundingClientRect();
+      const wrap = document.querySelector('.iotdm-sidebar .iotdm-table-wrap')!;
+      // the tab's title, as each version shows it: 4.1's tab label, 5.0's section header
+      const titles = [...document.querySelectorAll('#red-ui-sidebar .red-ui-tab.active .red-ui-tab-label, #red-ui-sidebar .red-ui-sidebar-section-top .red-ui-sidebar-section-header-title, #red-ui-sidebar .red-ui-sidebar-header-title')]
+        .filter((e) => (e as HTMLElement).offsetParent !== null)
+        .map((e) => ({ text: e.textContent, whole: e.scrollWidth <= e.clientWidth + 1 }));
+      return {
+        tabWidth: box('.iotdm-sidebar').width,
+        tableWidth: wrap.scrollWidth,
+        wrapWidth: wrap.clientWidth,
+        rowsShown: Math.floor(wrap.clientHeight / (document.querySelector('.iotdm-sidebar tr.iotdm-device') as HTMLElement).offsetHeight),
+        launch: box('.iotdm-launch'),
+        requestsTitle: box('.iotdm-requests-section .iotdm-section-title'),
+        titles,
+      };
+    });
+    await screenshot(page, 'sidebar-default-width');
+    assert.ok(m.tableWidth <= m.wrapWidth, `the table is ${m.tableWidth} px wide in ${m.wrapWidth} px (${m.tabWidth} px tab)`);
+    assert.ok(m.rowsShown >= 5, `only ${m.rowsShown} device rows visible`);
+    assert.ok(m.launch.bottom <= m.requestsTitle.top, `"Launch an action" (bottom ${m.launch.bottom}) overlaps "Requests" (top ${m.requestsTitle.top})`);
+    for (const t of m.titles) assert.ok(t.whole, `tab title "${t.text}" is truncated`);
+    // what the narrow table leaves out is in the row's tooltip
+    assert.match((await page.getAttribute('tr.iotdm-device[data-key="sim:sim-001"]', 'title')) ?? '', /Supports: actions, firmware/);
+    await page.context().close();
+  });
+
+  it('asks before it launches: no fleet is preselected, and a confirmation names the action and the count ("Reboot 101 devices?")', async () => {
+    const page = await openAs(browser, demo.red.url, 'admin', 'en-US', { defaultWidth: true });
+    await page.click('.iotdm-launch');
+    await page.waitForSelector('#iotdm-launch-action');
+    // nothing selected in the table: no choice of devices is made for the user
+    assert.equal(await page.locator('input[name=iotdm-launch-devices]:checked').count(), 0);
+    await page.click('#iotdm-launch-submit');
+    assert.match((await page.textContent('.iotdm-launch-error')) ?? '', /Choose the devices/);
+    await page.check('input[name=iotdm-launch-devices][value=all]');
+    await page.click('#iotdm-launch-submit');
+    await page.waitForSelector('#iotdm-confirm-launch');
+    assert.equal(await page.textContent('.iotdm-confirm-text'), 'Reboot 101 devices?');
+    // the notification has slid down
+    await page.waitForFunction(() => !(window as unknown as { $: (s: string) => { length: number } }).$(':animated').length);
+    await screenshot(page, 'sidebar-launch-confirm');
+    // "Cancel" sends nothing
+    await page.click('#iotdm-confirm-cancel');
+    assert.match((await page.textContent('.iotdm-launch-error')) ?? '', /Not launched/);
+    const admin = bearer(await token(demo.red.url, 'admin'));
+    const r = await fetch(`${demo.red.url}/iotdm/platforms/${DEMO_PLATFORM}/requests`, { headers: { authorization: admin } });
+    assert.equal(((await r.json()) as { requests: unknown[] }).requests.length, 0, 'a cancelled launch sent a request');
+    await page.context().close();
   });
 
   it('shows the devices, launches a reboot on ten of them and follows the request to 10/10 success', async () => {
@@ -81,6 +138,7 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
     await page.fill('#iotdm-launch-uri', 'https://example.com/fw.bin');
     await page.fill('#iotdm-launch-version', 'v'.repeat(4100));
     await page.click('#iotdm-launch-submit');
+    await page.click('#iotdm-confirm-launch');
     await page.waitForFunction(() => /invalid request: /.test(document.querySelector('.iotdm-launch-error')?.textContent ?? ''));
     await page.fill('#iotdm-launch-version', '');
     await page.fill('#iotdm-launch-uri', '');
@@ -92,6 +150,9 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
     assert.match((await page.textContent('.iotdm-launch-devices')) ?? '', /the selected devices \(10\)/);
     await screenshot(page, 'sidebar-launch-dialog');
     await page.click('#iotdm-launch-submit');
+    await page.waitForSelector('#iotdm-confirm-launch');
+    assert.equal(await page.textContent('.iotdm-confirm-text'), 'Reboot 10 devices?');
+    await page.click('#iotdm-confirm-launch');
     await page.waitForSelector('#iotdm-launch-action', { state: 'detached' });
     const req = page.locator('.iotdm-request').first();
     await req.waitFor();

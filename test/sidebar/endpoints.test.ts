@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { call, basic, until } from '../http/support';
 import { startDemo, fleetManaged, token, bearer, DEMO_PLATFORM, PLATFORM_TAB, API, type DemoNodeRed } from './support';
+import { redRequire } from '../support/red';
 
 interface Ws {
   on(event: 'message', fn: (data: Buffer) => void): void;
@@ -12,7 +13,7 @@ interface Ws {
 }
 // the editor's comms channel is a websocket: the ws module Node-RED itself uses
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const WebSocket = require(require.resolve('ws', { paths: [path.dirname(require.resolve('node-red'))] })) as new (url: string) => Ws;
+const WebSocket = redRequire('ws') as new (url: string) => Ws;
 
 const P = `/iotdm/platforms/${DEMO_PLATFORM}`;
 const sims = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ typeId: 'sim', deviceId: `sim-${String(from + i).padStart(3, '0')}` }));

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../support/ports';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
+import { redRequire } from '../support/red';
 
 // dist/test/sidebar → the package root
 export const ROOT = path.join(__dirname, '..', '..', '..');
@@ -62,7 +63,7 @@ export function demoFlow(mqttPort: number): FlowNode[] {
 
 function hash(password: string): string {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red'))] })) as { hashSync(p: string, rounds: number): string };
+  const bcrypt = redRequire('bcryptjs') as { hashSync(p: string, rounds: number): string };
   return bcrypt.hashSync(password, 8);
 }
 

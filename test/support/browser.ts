@@ -2,12 +2,13 @@
  * Debian's Chromium driven by playwright-core for the editor tests (browser downloads do not work
  * here). Found at /usr/bin/chromium; when it is missing and we are root it is installed with
  * apt-get; otherwise the run fails with a clear error (never skips). Screenshots go to
- * test-artifacts/<name>.png as kept artifacts of the run.
+ * test-artifacts/<name>-nr<major>.png as kept artifacts of the run.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { RED_VERSION } from './red';
 
 export const ARTIFACTS = path.join(__dirname, '..', '..', '..', 'test-artifacts');
 const CHROMIUM = '/usr/bin/chromium';
@@ -40,10 +41,10 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Keep a screenshot of the page as a test artifact. */
+/** Keep a screenshot of the page as a test artifact, named for the Node-RED it shows (…-nr4.png, …-nr5.png). */
 export async function screenshot(page: Page, name: string): Promise<string> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const file = path.join(ARTIFACTS, `${name.replace(/[^A-Za-z0-9_.-]+/g, '-')}.png`);
+  const file = path.join(ARTIFACTS, `${name.replace(/[^A-Za-z0-9_.-]+/g, '-')}-nr${RED_VERSION.split('.')[0]}.png`);
   await page.screenshot({ path: file, fullPage: false });
   return file;
 }

@@ -1,5 +1,5 @@
 /**
- * A real Node-RED 4.1 process for tests that need the whole runtime (restarts, HTTP, the editor):
+ * A real Node-RED process (4.1, or the one test/support/red.ts chooses) for tests that need the whole runtime (restarts, HTTP, the editor):
  * a temporary user directory with this package installed as a module (symlink), a flow, settings,
  * and a free port. stop() ends it with SIGINT, so context stores flush as on a real shutdown.
  */
@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports';
+import { RED_JS } from './red';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const PACKAGE_NAME: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).name;
@@ -54,7 +55,7 @@ export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedProcess
   ${opts.settings ?? ''}
 };`,
   );
-  const child: ChildProcess = spawn(process.execPath, [require.resolve('node-red/red.js'), '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
+  const child: ChildProcess = spawn(process.execPath, [RED_JS, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   });

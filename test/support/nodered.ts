@@ -1,18 +1,20 @@
 /**
- * node-red-node-test-helper started against the node-red 4.1.x in devDependencies, for any node
+ * node-red-node-test-helper started against the Node-RED of test/support/red.ts (4.1, or 5.0 with
+ * IOTDM_NODE_RED=node-red-5), for any node
  * test of this package: load a flow with our node modules, wait for messages or calls on a node,
  * unload. The helper spies on every node's log/status/warn/error/send, so a test can assert that
  * `node.error(err, msg)` was called.
  */
+import { RED_MAIN } from './red';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 
 let initialised = false;
 
-/** The initialised helper (node-red resolved from this package's node_modules). */
+/** The initialised helper (Node-RED as test/support/red.ts chooses it). */
 export function nodeRedHelper(): any {
   if (!initialised) {
-    helper.init(require.resolve('node-red'));
+    helper.init(RED_MAIN);
     initialised = true;
   }
   return helper;
