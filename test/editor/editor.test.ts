@@ -180,7 +180,8 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
       RED.workspaces.show(RED.nodes.node(nid).z);
     }, id);
     await page.locator(`g.red-ui-flow-node-group[id="${id}"] .red-ui-flow-node`).click();
-    await page.click('#red-ui-tab-help-link-button');
+    // the core's own action (4.1 has a help tab button, 5.0 a button in its split sidebar's tab bar)
+    await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('core:show-help-tab'));
     const help = page.locator('.red-ui-sidebar-help-stack, #red-ui-sidebar-content').first();
     await help.locator('text=Sends a device-management request').waitFor({ timeout: 10000 });
     for (const h of ['Inputs', 'Outputs', 'Details', 'References']) await help.locator(`h3:has-text("${h}")`).first().waitFor({ state: 'attached' });
@@ -197,7 +198,8 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
       }, id);
       const nodeEl = fr.locator(`g.red-ui-flow-node-group[id="${id}"] .red-ui-flow-node`);
       await nodeEl.click();
-      await fr.click('#red-ui-tab-help-link-button');
+      // the core's own action (4.1 has a help tab button, 5.0 a button in its split sidebar's tab bar)
+    await fr.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('core:show-help-tab'));
       const help = fr.locator('.red-ui-sidebar-help-stack, #red-ui-sidebar-content').first();
       await help.locator('text=Envoie une demande de gestion').waitFor({ timeout: 10000 });
       for (const h of ['Entrées', 'Sorties', 'Détails', 'Références']) await help.locator(`h3:has-text("${h}")`).first().waitFor({ state: 'attached' });

@@ -1,8 +1,12 @@
 /**
- * Every examples/*.json in a real Node-RED (the package installed as a module): deployed as the
- * editor deploys it, with its brokers moved to free ports; every node must start without an
- * "[error]" line, every device it declares must be managed by its platform, and its inject buttons
- * must do what the example says (each request reaches complete with every device succeeding).
+ * Every examples/*.json imported into ONE real Node-RED (the package installed as a module), side
+ * by side with each other and with the demo (simulated-fleet.json as `npm start` sets it up: the
+ * v0002 API on /api/v0002 with the demo key and token), and deployed once, as the editor deploys.
+ * The brokers get free ports through one map for the whole deploy, so two examples that share a
+ * port in their files still share one here (and fail). Every node must start without an "[error]"
+ * line, every device an example declares must be managed by that example's platform, each
+ * example's inject buttons must do what it says (each request complete, every device succeeding),
+ * and the http-api example answers on its own API root with its own devices.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -20,7 +24,13 @@ const SCENARIOS: Record<string, { press: string; expect: { action: string; total
   'reboot.json': [{ press: 'reboot', expect: [{ action: 'device/reboot', total: 1 }] }],
   'factory-reset.json': [{ press: 'factory reset t-2', expect: [{ action: 'device/factoryReset', total: 1 }] }],
   'firmware-download-then-update.json': [
-    { press: 'roll out 2.0.0', expect: [{ action: 'firmware/download', total: 2 }, { action: 'firmware/update', total: 2 }] },
+    {
+      press: 'roll out 2.0.0',
+      expect: [
+        { action: 'firmware/download', total: 2 },
+        { action: 'firmware/update', total: 2 },
+      ],
+    },
   ],
   'device.json': [
     { press: 'reboot', expect: [{ action: 'device/reboot', total: 1 }] },
@@ -34,8 +44,8 @@ const SCENARIOS: Record<string, { press: string; expect: { action: string; total
     { press: 'reboot the gateway itself', expect: [{ action: 'device/reboot', total: 1 }] },
   ],
   'simulated-fleet.json': [{ press: 'reboot all', expect: [{ action: 'device/reboot', total: 100 }] }],
-  // launches over HTTP need the API credentials: test/http/example.test.ts runs them
-  'http-api.json': [],
+  // and its own API root, below: launches over HTTP with its own key and token
+  'http-api.json': [{ press: 'reboot thermo t-1 from the flow', expect: [{ action: 'device/reboot', total: 1 }] }],
   // a rollout reports on its own outputs, not through a mgmt-request: test/platform/rollout*.test.ts run rollouts
   'rollout.json': [],
 };
@@ -57,19 +67,47 @@ function probe(flow: FlowNode[]): void {
   }
 }
 
-function summaries(text: string): Summary[] {
-  return [...text.matchAll(/IOTDM-PROBE (\{.*\})\s*$/gm)].map((m) => JSON.parse(m[1]) as Summary);
+/** The summaries logged by the probes of the given mgmt-request nodes. */
+function summaries(text: string, requests: string[]): Summary[] {
+  return [...text.matchAll(/IOTDM-PROBE (\{.*\})\s*$/gm)].map((m) => JSON.parse(m[1]) as Summary).filter((s) => requests.includes(s.request));
 }
 
 const errorLines = (text: string) => text.split('\n').filter((l) => /\[error\]/.test(l));
 
-describe('examples: every example flow starts in Node-RED and does what it says', function () {
+const DEMO = 'simulated-fleet.json';
+const DEMO_API = { root: '/api/v0002', key: 'demo-key', token: 'demo-token' };
+const EXAMPLE_API = { key: 'example-key', token: 'example-token' };
+const basic = (key: string, token: string) => `Basic ${Buffer.from(`${key}:${token}`).toString('base64')}`;
+
+describe('examples: all of them in one Node-RED beside the demo, each does what it says', function () {
   this.timeout(60000);
-  const files = fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  const byFile = new Map(files.map((f) => [f, readExample(f)] as const));
   let red: NodeRedProcess;
+  let mark = 0;
+  const since = () => red.output().slice(mark);
 
   before(async () => {
     red = await startNodeRed({ flows: [] });
+    const all: FlowNode[] = [];
+    for (const [file, flow] of byFile) {
+      for (const n of flow) {
+        if (n.type !== 'iotdm-platform') continue;
+        // the demo as `npm start` runs it (scripts/start-demo.js); the http-api example with the
+        // key and token a user types into its dialog (credentials are never in an example file)
+        if (file === DEMO) Object.assign(n, { api: true, apiRoot: DEMO_API.root, credentials: { apiKey: DEMO_API.key, apiToken: DEMO_API.token } });
+        else if (n.api) n.credentials = { apiKey: EXAMPLE_API.key, apiToken: EXAMPLE_API.token };
+      }
+      all.push(...flow);
+    }
+    await movePorts(all);
+    probe(all);
+    mark = red.output().length;
+    await deploy(red.url, all);
+    await until('Started flows', () => /Started flows/.test(since()));
   });
   after(async () => {
     await red?.stop();
@@ -79,39 +117,53 @@ describe('examples: every example flow starts in Node-RED and does what it says'
     assert.deepEqual(files, Object.keys(SCENARIOS).sort());
   });
 
-  for (const file of files) {
-    it(`${file}: every node starts without error, its devices are managed, its buttons complete`, async () => {
-      const flow = readExample(file);
-      const original = JSON.stringify(flow);
-      await movePorts(flow);
-      probe(flow);
-      const mark = red.output().length;
-      const since = () => red.output().slice(mark);
-      await deploy(red.url, flow);
-      await until('Started flows', () => /Started flows/.test(since()));
+  it('each example has its own broker port, API root, client ids and node ids (so they import side by side)', () => {
+    const owner = new Map<string, string>();
+    const claim = (what: string, file: string) => {
+      const had = owner.get(what);
+      assert.ok(!had || had === file, `${what} is used by ${had} and ${file}`);
+      owner.set(what, file);
+    };
+    claim(`API root ${DEMO_API.root}`, DEMO);
+    for (const [file, flow] of byFile) {
+      for (const n of flow) {
+        claim(`node id ${n.id}`, file);
+        if (n.type === 'iotdm-platform' && n.broker !== 'external') claim(`broker port ${Number(n.port || 1883)}`, file);
+        if (n.type === 'iotdm-platform' && n.api) claim(`API root ${String(n.apiRoot)}`, file);
+        if ((n.type === 'iotdm-device' || n.type === 'iotdm-platform') && n.clientId) claim(`client id ${String(n.clientId)}`, file);
+      }
+    }
+  });
 
-      // every device of the example is managed by the example's platform
+  it('all of them start together without an [error] line, and every device of each example is managed by its own platform', async () => {
+    for (const [file, flow] of byFile) {
       const devices = declaredDevices(flow);
       const platforms = flow.filter((n) => n.type === 'iotdm-platform');
-      assert.ok(platforms.length > 0, 'a platform');
-      if (devices.length) {
-        await until(`${devices.length} managed devices`, async () => {
-          const managed = new Set<string>();
-          for (const p of platforms) for (const d of await registryOf(red.url, p.id)) if (d.managed) managed.add(deviceKey(d));
-          return devices.every((d) => managed.has(d)) || undefined;
-        });
-      }
-      assert.deepEqual(errorLines(since()), [], `${file}: [error] lines after deploy`);
+      assert.ok(platforms.length > 0, `${file}: a platform`);
+      assert.ok(devices.length > 0, `${file}: devices of its own`);
+      await until(`${file}: ${devices.length} managed devices`, async () => {
+        const managed = new Set<string>();
+        for (const p of platforms) for (const d of await registryOf(red.url, p.id)) if (d.managed) managed.add(deviceKey(d));
+        return devices.every((d) => managed.has(d)) || undefined;
+      });
+    }
+    assert.deepEqual(errorLines(since()), [], '[error] lines after deploy');
+  });
 
+  for (const file of files) {
+    it(`${file}: its buttons complete`, async () => {
+      const flow = byFile.get(file)!;
+      const requests = flow.filter((n) => n.type === 'iotdm-mgmt-request').map((n) => n.id);
+      const platforms = flow.filter((n) => n.type === 'iotdm-platform');
       for (const step of SCENARIOS[file]) {
         const inject = flow.find((n) => n.type === 'inject' && n.name === step.press);
         assert.ok(inject, `${file}: no inject "${step.press}"`);
-        const before = summaries(since()).length;
+        const before = summaries(since(), requests).length;
         await press(red.url, inject.id);
         const got = await until(
           `${file} "${step.press}": ${step.expect.length} request(s) complete`,
           () => {
-            const s = summaries(since()).slice(before);
+            const s = summaries(since(), requests).slice(before);
             return s.length >= step.expect.length ? s : undefined;
           },
           20000,
@@ -130,7 +182,30 @@ describe('examples: every example flow starts in Node-RED and does what it says'
         });
       }
       assert.deepEqual(errorLines(since()), [], `${file}: [error] lines`);
-      assert.equal(readExample(file).length, JSON.parse(original).length, 'the example file itself is untouched');
     });
   }
+
+  it('http-api.json: its own API root launches on its own devices while the demo answers on /api/v0002', async () => {
+    const platform = byFile.get('http-api.json')!.find((n) => n.type === 'iotdm-platform')!;
+    const root = String(platform.apiRoot);
+    assert.notEqual(root, DEMO_API.root);
+    const auth = basic(EXAMPLE_API.key, EXAMPLE_API.token);
+    const r = await fetch(`${red.url}${root}/mgmt/requests`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'device/reboot', devices: [{ typeId: 'thermo', deviceId: 't-2' }] }),
+    });
+    assert.equal(r.status, 202, await r.clone().text());
+    const { reqId } = (await r.json()) as { reqId: string };
+    const done = await until('the HTTP reboot completes', async () => {
+      const g = await fetch(`${red.url}${root}/mgmt/requests/${reqId}`, { headers: { authorization: auth } });
+      const d = g.status === 200 ? ((await g.json()) as { complete: boolean; counts: { success: number } }) : undefined;
+      return d?.complete ? d : undefined;
+    });
+    assert.equal(done.counts.success, 1);
+    // the demo's API, its own key: the example's request is not among its requests
+    const demo = await fetch(`${red.url}${DEMO_API.root}/mgmt/requests/${reqId}`, { headers: { authorization: basic(DEMO_API.key, DEMO_API.token) } });
+    assert.equal(demo.status, 404);
+    assert.deepEqual(errorLines(since()), []);
+  });
 });

@@ -26,7 +26,12 @@ export async function movePorts(flow: FlowNode[]): Promise<Map<number, number>> 
   for (const n of flow) {
     if (n.type !== 'iotdm-platform' || n.broker === 'external') continue;
     const old = Number(n.port || 1883);
-    if (!moved.has(old)) moved.set(old, await freePort());
+    if (!moved.has(old)) {
+      // freePort() answers a port free now: two calls before anything listens may give the same one
+      let port = await freePort();
+      while ([...moved.values()].includes(port)) port = await freePort();
+      moved.set(old, port);
+    }
     n.port = moved.get(old);
   }
   const redial = (url: unknown) => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { call, basic, until } from '../http/support';
 import { startDemo, fleetManaged, token, bearer, DEMO_PLATFORM, PLATFORM_TAB, API, type DemoNodeRed } from './support';
 import { redRequire } from '../support/red';
@@ -12,7 +11,6 @@ interface Ws {
   close(): void;
 }
 // the editor's comms channel is a websocket: the ws module Node-RED itself uses
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const WebSocket = redRequire('ws') as new (url: string) => Ws;
 
 const P = `/iotdm/platforms/${DEMO_PLATFORM}`;

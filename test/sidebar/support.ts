@@ -62,7 +62,6 @@ export function demoFlow(mqttPort: number): FlowNode[] {
 }
 
 function hash(password: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const bcrypt = redRequire('bcryptjs') as { hashSync(p: string, rounds: number): string };
   return bcrypt.hashSync(password, 8);
 }

@@ -6,7 +6,6 @@
  * `node.error(err, msg)` was called.
  */
 import { RED_MAIN } from './red';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const helper = require('node-red-node-test-helper');
 
 let initialised = false;
