@@ -125,8 +125,8 @@ describe('examples: all of them in one Node-RED beside the demo, each does what 
       owner.set(what, file);
     };
     claim(`API root ${DEMO_API.root}`, DEMO);
-    for (const [file, flow] of byFile) {
-      for (const n of flow) {
+    for (const file of files) {
+      for (const n of readExample(file)) {
         claim(`node id ${n.id}`, file);
         if (n.type === 'iotdm-platform' && n.broker !== 'external') claim(`broker port ${Number(n.port || 1883)}`, file);
         if (n.type === 'iotdm-platform' && n.api) claim(`API root ${String(n.apiRoot)}`, file);
