@@ -6,6 +6,7 @@
 //   - the flow library's catalogue (catalogue.nodered.org) is only used to warn about packages
 //     and node types with similar names: we answer it with a catalogue that lists no module;
 //   - a package document (https://registry.npmjs.org/<name>) is read with `npm view <name> --json`
+//     (npm's own warnings stay out of the scorecard's output)
 //     and given the shape the scorecard reads: dist-tags, and the engines of the latest version.
 // Every other URL goes to axios unchanged.
 const path = require('path');
@@ -19,7 +20,7 @@ const CATALOGUE = /^https:\/\/catalogue\.nodered\.org\//;
 const PACKAGE_DOCUMENT = /^https:\/\/registry\.npmjs\.org\/((?:@[^/?#]+\/)?[^/?#]+)$/;
 
 function packageDocument(name) {
-  const text = execFileSync('npm', ['view', name, '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const text = execFileSync('npm', ['view', name, '--json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
   const view = JSON.parse(text);
   const latest = view['dist-tags'].latest;
   // `npm view` describes the latest version; the registry's document keys each version
