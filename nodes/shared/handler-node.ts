@@ -44,13 +44,7 @@ export interface DeviceUse {
  * deviceOf, with the device's connection state handed to `show` now and on every change ('invalid'
  * when there is no working device, and then undefined).
  */
-export function useDevice(
-  RED: NodeAPI,
-  node: Node,
-  deviceId: string,
-  ns: string,
-  show: (state: ConnectionState | 'invalid') => void,
-): DeviceUse | undefined {
+export function useDevice(RED: NodeAPI, node: Node, deviceId: string, ns: string, show: (state: ConnectionState | 'invalid') => void): DeviceUse | undefined {
   const host = deviceOf(RED, node, deviceId, ns);
   if (!host) {
     show('invalid');
