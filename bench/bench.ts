@@ -4,7 +4,10 @@
  *
  *   npm run bench -- [--devices 5000] [--runs 5] [--json FILE] [--sim-clients 10]
  *                    [--scenarios device/reboot,firmware/download,...] [--brokers mosquitto,embedded]
- *                    [--window N]
+ *                    [--window N] [--faults JSON]
+ *
+ * `--scenarios rollout --devices 50000`: the same reboots through a rollout in waves of 5,000 (up to
+ * 100,000 devices), against the raw exchange of the same messages for every device.
  *
  * For each broker: the broker starts, the device simulator is forked (sim-handle.ts) and connects;
  * for each scenario a warm-up round, then `runs` rounds of [floor with the platform's window,
@@ -16,7 +19,8 @@ import { BROKER_NAMES, startBroker, type BrokerName } from './brokers';
 import { runFloor } from './floor';
 import { median, ProcessMonitor } from './measure';
 import { runOurs, type OursResult } from './ours';
-import { BENCH_TYPE, fleet, SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
+import { ACTION_SCENARIOS, BENCH_TYPE, fleet, SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
+import type { Faults } from './faults';
 import { Simulator } from './sim-handle';
 
 interface Args {
@@ -27,6 +31,8 @@ interface Args {
   scenarios: ScenarioName[];
   brokers: BrokerName[];
   window: number;
+  /** simulated device faults (bench/faults.ts), for the rollout scenario */
+  faults?: Faults;
 }
 
 /** The platform's own default window (RequestManagerOptions.maxInFlight), so the bench runs what users run. */
@@ -42,7 +48,7 @@ function parseArgs(argv: string[]): Args {
     devices: 5000,
     runs: 5,
     simClients: 10,
-    scenarios: [...SCENARIO_NAMES],
+    scenarios: [...ACTION_SCENARIOS],
     brokers: [...BROKER_NAMES],
     window: platformDefaultWindow(),
   };
@@ -56,7 +62,7 @@ function parseArgs(argv: string[]): Args {
     const v = argv[i + 1];
     switch (flag) {
       case '--devices':
-        a.devices = int(flag, v, 1, 5000);
+        a.devices = int(flag, v, 1, 100_000);
         i++;
         break;
       case '--runs':
@@ -90,10 +96,22 @@ function parseArgs(argv: string[]): Args {
         });
         i++;
         break;
+      case '--faults':
+        try {
+          a.faults = JSON.parse(v ?? '') as Faults;
+        } catch {
+          throw new Error('--faults wants JSON, e.g. {"fail":{"percent":1},"timeout":{"devices":["d00007"]}}');
+        }
+        i++;
+        break;
       default:
         throw new Error(`unknown option ${flag}`);
     }
   }
+  // one management request carries at most 5,000 devices; more is a rollout's job
+  const single = a.scenarios.filter((s) => !SCENARIOS[s].rollout);
+  if (a.devices > 5000 && single.length) throw new Error(`--devices over 5000 needs --scenarios rollout (${single.join(', ')} send one request)`);
+  if (a.faults && single.length) throw new Error('--faults applies to the rollout scenario only');
   return a;
 }
 
@@ -127,7 +145,7 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
   const rows: Row[] = [];
   let sim: Simulator | undefined;
   try {
-    sim = await Simulator.start(b.url, args.devices, args.simClients, BENCH_TYPE);
+    sim = await Simulator.start(b.url, args.devices, args.simClients, BENCH_TYPE, args.faults);
     log(`${broker}: ${b.url}, simulator pid ${sim.pid}: ${sim.clients} gateway-style mqtt.js clients for ${args.devices} devices`);
     const monitor = new ProcessMonitor();
     const options = { maxInFlight: args.window };
@@ -139,7 +157,7 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
       for (let r = 0; r <= args.runs; r++) {
         const fb = await runFloor(b.url, devices, s, args.window, RUN_TIMEOUT_MS);
         const fu = await runFloor(b.url, devices, s, Infinity, RUN_TIMEOUT_MS);
-        const o = await runOurs(b.url, devices, s, sim, monitor, options, RUN_TIMEOUT_MS);
+        const o = await runOurs(b.url, devices, s, sim, monitor, options, RUN_TIMEOUT_MS, !!args.faults);
         const stats = await sim.request({ type: 'stats' }, 'stats', 10_000);
         if (stats.errors) throw new Error(`simulator reported ${stats.errors} error(s)`);
         log(

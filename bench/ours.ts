@@ -11,7 +11,8 @@ import type { RequestManagerOptions } from '../nodes/platform/request-manager';
 import type { MgmtRequest } from '../nodes/platform/management-request';
 import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
 import { collectGarbage, ProcessMonitor } from './measure';
-import { requestBody, type Scenario } from './scenarios';
+import { requestBody, ROLLOUT_WAVE, BENCH_TYPE, type Scenario } from './scenarios';
+import { RolloutManager } from '../nodes/platform/rollout/rollout-manager';
 import type { Simulator } from './sim-handle';
 
 export interface OursResult {
@@ -52,6 +53,7 @@ export async function runOurs(
   monitor: ProcessMonitor,
   options: RequestManagerOptions,
   timeoutMs: number,
+  faulty = false,
 ): Promise<OursResult> {
   const conn = new Connection({ url, clientId: `iotdm-bench-platform-${process.pid}`, protocolVersion: 4, reconnectPeriod: 0, keepalive: 120 });
   const platform = new Platform((topic, payload) => conn.publish(topic, payload, 1), options);
@@ -77,6 +79,7 @@ export async function runOurs(
     // let the manage answers drain before the clock starts
     await new Promise((r) => setTimeout(r, 200));
 
+    if (scenario.rollout) return await timedRollout(platform, devices.length, scenario, monitor, timeoutMs, faulty);
     const body = requestBody(scenario, devices);
     collectGarbage();
     monitor.start();
@@ -108,5 +111,37 @@ export async function runOurs(
   } finally {
     platform.close();
     await conn.close(3000);
+  }
+}
+
+/**
+ * The rollout scenario: the same reboots through a RolloutManager above the request engine, the
+ * registry's devices selected and cut into waves of ROLLOUT_WAVE, no pacing and no gate; timed from
+ * create() to the state `completed`. With faults, every device must end (success or not).
+ */
+async function timedRollout(platform: Platform, n: number, scenario: Scenario, monitor: ProcessMonitor, timeoutMs: number, faulty: boolean): Promise<OursResult> {
+  const rollouts = new RolloutManager(platform.requests, platform.registry);
+  try {
+    collectGarbage();
+    monitor.start();
+    const t0 = performance.now();
+    const r = rollouts.create({ action: scenario.action, select: { typeId: BENCH_TYPE }, waves: { size: ROLLOUT_WAVE } }, 'bench');
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`rollout: not complete after ${timeoutMs} ms (${JSON.stringify(r.data.counts)})`)), timeoutMs);
+      rollouts.on('state', (e) => {
+        if (e.rolloutId !== r.id || !['completed', 'aborted', 'cancelled'].includes(e.state)) return;
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    const ms = performance.now() - t0;
+    const m = monitor.stop();
+    const c = r.data.counts;
+    if (r.data.state !== 'completed' || c.total !== n || (!faulty && c.success !== n)) {
+      throw new Error(`rollout: ${r.data.state} ${r.data.reason ?? ''} ${JSON.stringify(c)} of ${n} devices`);
+    }
+    return { ms, ...m };
+  } finally {
+    await rollouts.close();
   }
 }

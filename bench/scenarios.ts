@@ -9,8 +9,13 @@
 import type { MgmtRequestBody, Parameter } from '../nodes/protocol/messages';
 import { PlatformPath, DevicePath, type DeviceRef } from '../nodes/protocol/topics';
 
-export const SCENARIO_NAMES = ['device/reboot', 'device/factoryReset', 'firmware/download', 'firmware/update'] as const;
+export const ACTION_SCENARIOS = ['device/reboot', 'device/factoryReset', 'firmware/download', 'firmware/update'] as const;
+export type ActionScenario = (typeof ACTION_SCENARIOS)[number];
+/** every scenario; `rollout` (reboots through a rollout in waves of 5,000) runs only when named */
+export const SCENARIO_NAMES = [...ACTION_SCENARIOS, 'rollout'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+/** devices a rollout wave launches at once (one management request each) */
+export const ROLLOUT_WAVE = 5000;
 
 /**
  * One step of a device's raw exchange: publish to the device, or wait for what it sends (and, for a
@@ -19,7 +24,9 @@ export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 export type FloorOp = { send: string; body: Record<string, unknown> } | { expect: string; answer?: true };
 
 export interface Scenario {
-  action: ScenarioName;
+  action: ActionScenario;
+  /** run through a RolloutManager in waves of ROLLOUT_WAVE, no pacing, instead of one request */
+  rollout?: true;
   parameters: Parameter[];
   /** the raw pattern of one device, replayed by the floor */
   floor: FloorOp[];
@@ -97,6 +104,15 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
     floor: firmwareFloor(PlatformPath.firmwareUpdate, 2),
     messagesPerDevice: 10,
     targetRatio: 2.0,
+  },
+  // the raw exchange of a reboot for every device, against a rollout of the same reboots in waves
+  rollout: {
+    action: 'device/reboot',
+    rollout: true,
+    parameters: [],
+    floor: [{ send: PlatformPath.reboot, body: {} }, RESPONSE, { expect: DevicePath.manage, answer: true }],
+    messagesPerDevice: 4,
+    targetRatio: 1.5,
   },
 };
 

@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { SimCommand, SimReply } from './sim-protocol';
+import type { Faults } from './faults';
 
 export class Simulator {
   private readonly child: ChildProcess;
@@ -14,9 +15,9 @@ export class Simulator {
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
   }
 
-  static async start(url: string, devices: number, clients: number, typeId: string): Promise<Simulator> {
+  static async start(url: string, devices: number, clients: number, typeId: string, faults?: Faults): Promise<Simulator> {
     const sim = new Simulator();
-    const ready = await sim.request({ type: 'start', url, devices, clients, typeId }, 'ready', 60_000);
+    const ready = await sim.request({ type: 'start', url, devices, clients, typeId, faults }, 'ready', 120_000);
     if (ready.type === 'ready') sim.clients = ready.clients;
     return sim;
   }

@@ -1,7 +1,9 @@
+import type { Faults } from './faults';
+
 /** Messages between the benchmark (parent) and its device simulator (a forked child). */
 
 export type SimCommand =
-  | { type: 'start'; url: string; devices: number; clients: number; typeId: string }
+  | { type: 'start'; url: string; devices: number; clients: number; typeId: string; faults?: Faults }
   /** every device sends one manage request; answered with `managed` once all are acknowledged */
   | { type: 'manage' }
   /** counters since the last `stats` */

@@ -11,10 +11,13 @@
  *   firmware/download → 202, notify {state: 1}, notify {state: 2};
  *   firmware/update → 202, notify {updateStatus: 1}, notify {state: 0, updateStatus: 0};
  *   cancel → 200; anything else → 501. Responses to the device (manage answers) are ignored.
+ * Faults (bench/faults.ts), when given: chosen devices answer an initiate with 500 or not at all,
+ * and after an update manage again reporting their new version, or their old one.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { SimCommand, SimReply } from './sim-protocol';
 import type { FirmwareAttributes } from '../nodes/protocol/messages';
+import { FaultPlan } from './faults';
 
 /** concurrent connects at most (listen backlogs overflow at thousands, docs/protocol.md §10) */
 const CONNECT_CONCURRENCY = 200;
@@ -32,6 +35,8 @@ let received = 0;
 let sent = 0;
 let errors = 0;
 let manageSeq = 0;
+/** chosen devices fail (500), time out (no answer) or keep their old version after an update */
+let faults = new FaultPlan();
 
 function reply(r: SimReply): void {
   process.send?.(r);
@@ -104,6 +109,14 @@ function onMessage(client: MqttClient, topic: string, payload: Buffer): void {
   const base = `iotdevice-1/type/${t}/id/${deviceId}/`;
   const answer = (rc: number, d?: unknown) => publish(client, `${base}response`, d === undefined ? { reqId, rc } : { reqId, rc, d });
   const notify = (value: Partial<Firmware>) => publish(client, `${base}notify`, { d: { fields: [{ field: 'mgmt.firmware', value }] } });
+  if (path.startsWith('mgmt/initiate/')) {
+    const fault = faults.next(deviceId);
+    if (fault === 'timeout') return;
+    if (fault === 'fail') {
+      answer(500);
+      return;
+    }
+  }
   switch (path) {
     case 'mgmt/initiate/device/reboot':
     case 'mgmt/initiate/device/factory_reset':
@@ -136,6 +149,11 @@ function onMessage(client: MqttClient, topic: string, payload: Buffer): void {
       f.state = 0;
       f.updateStatus = 0;
       notify({ state: 0, updateStatus: 0 });
+      // with faults set, an updated device restarts and manages, reporting its version (or its old one)
+      if (faults.faults.oldVersion || faults.faults.fail || faults.faults.timeout) {
+        if (faults.keepsOldVersion(deviceId)) f.version = '1.0.0';
+        publish(client, `${base}mgmt/manage`, manageBody(deviceId));
+      }
       return;
     }
     case 'cancel':
@@ -171,6 +189,7 @@ function subscribe(client: MqttClient, filters: string[]): Promise<void> {
 
 async function start(cmd: Extract<SimCommand, { type: 'start' }>): Promise<void> {
   typeId = cmd.typeId;
+  faults = new FaultPlan(cmd.faults);
   deviceIds = Array.from({ length: cmd.devices }, (_, i) => `d${String(i).padStart(5, '0')}`);
   const n = Math.max(1, Math.min(cmd.clients, cmd.devices));
   for (let i = 0; i < n; i += CONNECT_CONCURRENCY) {
