@@ -10,7 +10,6 @@ import { freePort } from '../support/ports';
 import { captureHttpNode, serveHttpNode, call, basic } from '../http/support';
 import { attempt } from './support';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const NODES = [require('../../nodes/iotdm-platform'), require('../../nodes/mgmt-request'), captureHttpNode];
 const AUTH = basic('enrol-key', 'enrol-token-123');
 const ROOT = '/api/v0002';
