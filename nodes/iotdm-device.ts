@@ -13,7 +13,7 @@ import type { ConnectionUser } from './protocol/link';
 import type { MessageErrorEvent } from './device/agent-model';
 import { parseDeviceList } from './device/device-ranges';
 import { deviceKey, isValidId, type DeviceRef } from './protocol/topics';
-import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
+import { LineBudget, OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
 import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './protocol/messages';
 import { tlsOptionsOf } from './shared/tls-options';
 import { TOKEN_AUTH_USER } from './transport/embedded-broker';
@@ -169,8 +169,10 @@ export = function (RED: NodeAPI): void {
     // invalid messages: the first of each device and reason at once (a Catch node sees it), the
     // others counted and said once a minute; topics are sender-chosen, so quoted as excerpts
     let invalidNow: MessageErrorEvent | undefined;
+    const invalidBudget = new LineBudget(60, (count, devices) => node.warn(RED._('iotdm-device.errors.bad-messages-held', { count, devices })));
     const invalid = new OnceAMinute((_key, count) => {
       const e = invalidNow!;
+      if (!invalidBudget.take(e.device ? deviceKey(e.device) : '?')) return;
       const topic = excerpt(e.topic, 120);
       const text =
         count > 1
@@ -209,6 +211,7 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       agent.stop();
+      invalidBudget.close();
       node.agent = undefined;
       // Node-RED waits 15 s for close handlers: leave room
       connection.close(4000).then(done, done);

@@ -22,7 +22,7 @@ import { RolloutManager } from './platform/rollout/rollout-manager';
 import { platformRolloutStore } from './platform/rollout/rollout-store';
 import { rolloutRoutes } from './shared/rollout-api';
 import { persistRegistry, restoreRegistry } from './platform/registry-store';
-import { OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
+import { LineBudget, OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
 import { MAX_DM_PAYLOAD } from './transport/scoping';
 import { persistRequests } from './platform/request-records';
 import { attachPlatform } from './shared/attach-platform';
@@ -64,9 +64,12 @@ export = function (RED: NodeAPI): void {
     // invalid messages: the first of each device and reason goes to the Catch nodes at once, the
     // others are counted and said once a minute (a device sending thousands must not flood the log)
     let invalidNow: { err: Error; msg: Record<string, unknown> } | undefined;
+    // and at most 60 such lines a minute in all, whatever the number of devices
+    const invalidBudget = new LineBudget(60, (count, devices) => node.warn(RED._('iotdm-platform.log.invalid-held', { count, devices })));
     const invalid = new OnceAMinute((_key, count) => {
       const { err, msg } = invalidNow!;
       const device = msg.device ? deviceKey(msg.device as never) : '?';
+      if (!invalidBudget.take(device)) return;
       const shown = count > 1 ? new Error(RED._('iotdm-platform.log.invalid-count', { count, device: excerpt(device), error: err.message })) : err;
       users.report(shown, msg as never);
     });
@@ -197,6 +200,7 @@ export = function (RED: NodeAPI): void {
       connection.on('state', (s: ConnectionState) => {
         if (s === 'connected') connectionError.reset();
       });
+      connection.on('reconnected', (ms: number) => node.log(RED._('iotdm-platform.log.reconnected', { seconds: Math.round(ms / 100) / 10 })));
       // the platform catches what it can; a throw that escapes it still reaches a Catch node
       connection.on('handlerError', (err: Error, topic: string, payload: Buffer) => {
         users.report(new Error(RED._('iotdm-platform.errors.handler', { topic, error: err.message })), { topic, payload: payload.toString('utf8') } as never);
@@ -249,6 +253,7 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', async (_removed: boolean, done: () => void) => {
       unmountApi?.();
+      invalidBudget.close();
       try {
         await node.ready;
         // rollouts stop where they are and are saved before the engine cancels what runs

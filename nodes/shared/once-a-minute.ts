@@ -75,3 +75,55 @@ export class OnChange {
 export function reasonOf(text: string): string {
   return text.slice(0, 200).replace(/"[^"]*"|'[^']*'|\d+/g, '#');
 }
+
+/**
+ * At most `lines` lines a minute for one node, whatever the number of keys: a fleet of senders each
+ * with its own reason would otherwise still give a line each. What is held back is said in one line
+ * with its count and the number of senders, when the minute is over.
+ */
+export class LineBudget {
+  private windowStart = -Infinity;
+  private used = 0;
+  private held = 0;
+  private readonly sources = new Set<string>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly lines: number,
+    private readonly sayHeld: (count: number, sources: number) => void,
+    private readonly now: () => number = Date.now,
+    private readonly windowMs = WINDOW_MS,
+  ) {}
+
+  /** May a line about `source` be said now? If not, it is counted for the minute's summary. */
+  take(source: string): boolean {
+    const t = this.now();
+    if (t - this.windowStart >= this.windowMs) this.flush(t);
+    if (this.used < this.lines) {
+      this.used++;
+      return true;
+    }
+    this.held++;
+    if (this.sources.size < MAX_KEYS) this.sources.add(source);
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(this.now()), Math.max(0, this.windowStart + this.windowMs - t));
+      this.timer.unref?.();
+    }
+    return false;
+  }
+
+  private flush(t: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.held > 0) this.sayHeld(this.held, this.sources.size);
+    this.windowStart = t;
+    this.used = 0;
+    this.held = 0;
+    this.sources.clear();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -5,7 +5,7 @@
  * HTML 413. A real Node-RED process with the default roots, the API on, a device managed.
  */
 import assert from 'node:assert/strict';
-import mqtt from 'mqtt';
+import { connectWhenUp } from '../../bench/fuzz-run';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 import { freePort } from '../support/ports';
 
@@ -22,7 +22,7 @@ describe('hostile: finding 4, the HTTP API reads its own bodies under the defaul
       credentials: { p1: { apiKey: 'k', apiToken: 't' } },
     });
     api = `${nr.url}/api/v0002/mgmt/requests`;
-    const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 4 });
+    const dev = await connectWhenUp(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 4 });
     await dev.subscribeAsync('iotdm-1/type/h/id/d1/response', { qos: 1 });
     const managed = new Promise((r) => dev.once('message', r));
     await dev.publishAsync('iotdevice-1/type/h/id/d1/mgmt/manage', '{"reqId":"m","d":{"supports":{"deviceActions":true}}}', { qos: 1 });
