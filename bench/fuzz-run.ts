@@ -1,6 +1,8 @@
 /**
- * One fuzz run (issue 10): a real Node-RED process runs a platform (embedded broker, the v0002 API)
- * and a gateway of 10 devices (device-responder, firmware-state) on that broker; an attacker
+ * One fuzz run (issue 10): a real Node-RED process runs a platform (the v0002 API on) and a gateway
+ * of 10 devices (device-responder, firmware-state), both on Debian's mosquitto with the embedded
+ * broker's message limit (message_size_limit 131072; the embedded broker itself admits enrolled
+ * devices only, and no device may publish the platform's iotdm-1 requests there); an attacker
  * publishes `perTopic` messages of every class of fuzz-payloads.ts to every inbound topic of both
  * sides, paced by sentinels (a valid request on each side whose answer says that everything before
  * it was handled). Then it waits past Node-RED's context flush, and checks that Node-RED is alive,
@@ -9,7 +11,7 @@
 import fs from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startNodeRed, type NodeRedProcess } from '../test/support/node-red-process';
-import { freePort } from '../test/support/ports';
+import { startMosquitto } from '../test/support/mosquitto';
 import { CLASSES, Rng, TOPICS, payloadFor, prng, type FuzzClass } from './fuzz-payloads';
 
 export interface FuzzOptions {
@@ -60,11 +62,10 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
-function flows(mqttPort: number): unknown[] {
-  const url = `mqtt://127.0.0.1:${mqttPort}`;
+function flows(url: string): unknown[] {
   return [
     { id: 'fz-tab', type: 'tab', label: 'fuzz' },
-    { id: 'fz-p', type: 'iotdm-platform', broker: 'embedded', port: mqttPort, bind: '127.0.0.1', api: true, apiRoot: '/api/v0002', responseTimeout: 30, restartTimeout: 60 },
+    { id: 'fz-p', type: 'iotdm-platform', broker: 'external', url, maxMessage: 128, api: true, apiRoot: '/api/v0002', responseTimeout: 30, restartTimeout: 60 },
     { id: 'fz-gw', type: 'iotdm-device', broker: url, mode: 'gateway', typeId: 'gw', deviceId: 'gw-1', devices: 'dev:d-{001..010}', lifetime: 0 },
     { id: 'fz-resp', type: 'iotdm-device-responder', z: 'fz-tab', device: 'fz-gw', mode: 'auto', reboot: true, factoryReset: true, timeout: 60, wires: [['fz-restart']] },
     // the device "restarts" at once: the action message back as a manage completes the reboot
@@ -160,9 +161,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     checks.push({ name, ok, detail });
     log(`${ok ? 'pass' : 'FAIL'}  ${name}${detail ? `: ${detail}` : ''}`);
   };
-  const mqttPort = await freePort();
+  const broker = await startMosquitto(`message_size_limit ${cap}`);
   const nr = await startNodeRed({
-    flows: flows(mqttPort),
+    flows: flows(broker.url),
     credentials: { 'fz-p': { apiKey: 'fuzz-key', apiToken: 'fuzz-token' } },
     // the context flush that killed Node-RED on 5fe85d6 runs every flushSeconds, not every 30 s
     settings: `contextStorage: { default: { module: 'localfilesystem', config: { flushInterval: ${o.flushSeconds} } } },`,
@@ -173,7 +174,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   let attacker: MqttClient | undefined;
   let attackerDrops = 0;
   try {
-    attacker = await connectWhenUp(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 4, reconnectPeriod: 200, clientId: 'fuzz-attacker' });
+    attacker = await connectWhenUp(broker.url, { protocolVersion: 4, reconnectPeriod: 200, clientId: 'fuzz-attacker' });
     attacker.on('close', () => attackerDrops++);
     const listener = new Listener(attacker);
     await attacker.subscribeAsync(['iotdm-1/type/+/id/+/response', 'iotdevice-1/type/dev/id/+/response'], { qos: 0 });
@@ -264,5 +265,6 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   } finally {
     await attacker?.endAsync(true).catch(() => undefined);
     await nr.stop();
+    await broker.stop();
   }
 }

@@ -18,11 +18,11 @@ describe('hostile: finding 4, the HTTP API reads its own bodies under the defaul
   before(async () => {
     const mqttPort = await freePort();
     nr = await startNodeRed({
-      flows: [{ id: 'p1', type: 'iotdm-platform', broker: 'embedded', port: mqttPort, bind: '127.0.0.1', api: true, apiRoot: '/api/v0002', persist: false }],
+      flows: [{ id: 'p1', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: mqttPort, bind: '127.0.0.1', api: true, apiRoot: '/api/v0002', persist: false }],
       credentials: { p1: { apiKey: 'k', apiToken: 't' } },
     });
     api = `${nr.url}/api/v0002/mgmt/requests`;
-    const dev = await connectWhenUp(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 4 });
+    const dev = await connectWhenUp(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 4, clientId: 'g:test:gateway:hostile' });
     await dev.subscribeAsync('iotdm-1/type/h/id/d1/response', { qos: 1 });
     const managed = new Promise((r) => dev.once('message', r));
     await dev.publishAsync('iotdevice-1/type/h/id/d1/mgmt/manage', '{"reqId":"m","d":{"supports":{"deviceActions":true}}}', { qos: 1 });

@@ -85,9 +85,9 @@ describe('hostile: finding 2, the platform is never silenced by what it sends', 
 
   it('a manage with a 60,000-character key gets a short 400, and the platform keeps answering', async () => {
     const port = await freePort();
-    await loadFlow([platformNode], [{ id: 'p', type: 'iotdm-platform', broker: 'embedded', port, bind: '127.0.0.1' }]);
+    await loadFlow([platformNode], [{ id: 'p', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1' }]);
     await getNode('p').ready;
-    const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4 });
+    const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: 'g:test:gateway:hostile' });
     const answers = new Map<string, { rc: number; bytes: number }>();
     dev.on('message', (_t, p) => {
       const b = JSON.parse(p.toString());
@@ -109,7 +109,7 @@ describe('hostile: finding 2, the platform is never silenced by what it sends', 
 
   it('a custom action with 64 parameters of 4,096 characters is refused with 400, before anything is published', async () => {
     const port = await freePort();
-    await loadFlow([platformNode], [{ id: 'p', type: 'iotdm-platform', broker: 'embedded', port, bind: '127.0.0.1' }]);
+    await loadFlow([platformNode], [{ id: 'p', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1' }]);
     await getNode('p').ready;
     const platform: Platform = getNode('p').platform;
     const connection: Connection = getNode('p').connection;

@@ -18,9 +18,9 @@ describe('hostile: the platform log under a flood of invalid messages', function
 
   it('2,000 invalid messages from two devices make one line per device and reason, escaped', async () => {
     const port = await freePort();
-    await loadFlow([platformNode], [{ id: 'p', type: 'iotdm-platform', broker: 'embedded', port, bind: '127.0.0.1', persist: false }]);
+    await loadFlow([platformNode], [{ id: 'p', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1', persist: false }]);
     await getNode('p').ready;
-    const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4 });
+    const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: 'g:test:gateway:hostile' });
     const answers = new Set<string>();
     dev.on('message', (_t, p) => answers.add(JSON.parse(p.toString()).reqId));
     await dev.subscribeAsync('iotdm-1/type/f/id/+/response', { qos: 1 });
