@@ -56,13 +56,28 @@ export class Rng {
   }
 }
 
-const firmwareValue = (r: Rng) => ({ version: `1.${r.int(0, 9)}`, name: 'fw', uri: `http://127.0.0.1:9/fw-${r.int(0, 99)}.bin`, verifier: r.text(64, '0123456789abcdef'), state: r.int(0, 2), updateStatus: r.int(0, 6) });
+const firmwareValue = (r: Rng) => ({
+  version: `1.${r.int(0, 9)}`,
+  name: 'fw',
+  uri: `http://127.0.0.1:9/fw-${r.int(0, 99)}.bin`,
+  verifier: r.text(64, '0123456789abcdef'),
+  state: r.int(0, 2),
+  updateStatus: r.int(0, 6),
+});
 
 export const TOPICS: FuzzTopic[] = [
   {
     side: 'platform',
     path: 'mgmt/manage',
-    valid: (r, reqId) => ({ reqId, d: { metadata: { site: r.text(8) }, lifetime: r.int(0, 86400), supports: { deviceActions: true, firmwareActions: r.next() < 0.5 }, deviceInfo: { serialNumber: r.text(10), fwVersion: '1.0' } } }),
+    valid: (r, reqId) => ({
+      reqId,
+      d: {
+        metadata: { site: r.text(8) },
+        lifetime: r.int(0, 86400),
+        supports: { deviceActions: true, firmwareActions: r.next() < 0.5 },
+        deviceInfo: { serialNumber: r.text(10), fwVersion: '1.0' },
+      },
+    }),
   },
   { side: 'platform', path: 'mgmt/unmanage', valid: (_r, reqId) => ({ reqId }) },
   { side: 'platform', path: 'response', valid: (r, reqId) => ({ reqId, rc: r.pick([200, 202, 204, 400, 404, 500]), message: r.text(10) }) },
@@ -70,18 +85,38 @@ export const TOPICS: FuzzTopic[] = [
   {
     side: 'platform',
     path: 'device/update/location',
-    valid: (r, reqId) => ({ reqId, d: { longitude: r.int(-180, 180), latitude: r.int(-90, 90), elevation: r.int(0, 9000), accuracy: r.int(0, 50), measuredDateTime: new Date(0).toISOString() } }),
+    valid: (r, reqId) => ({
+      reqId,
+      d: {
+        longitude: r.int(-180, 180),
+        latitude: r.int(-90, 90),
+        elevation: r.int(0, 9000),
+        accuracy: r.int(0, 50),
+        measuredDateTime: new Date(0).toISOString(),
+      },
+    }),
   },
   { side: 'platform', path: 'add/diag/errorCodes', valid: (r, reqId) => ({ reqId, d: { errorCode: r.int(-1000, 1000) } }) },
   { side: 'platform', path: 'clear/diag/errorCodes', valid: (_r, reqId) => ({ reqId }) },
-  { side: 'platform', path: 'add/diag/log', valid: (r, reqId) => ({ reqId, d: { message: r.text(20), timestamp: new Date(0).toISOString(), data: r.text(16), severity: r.int(0, 2) } }) },
+  {
+    side: 'platform',
+    path: 'add/diag/log',
+    valid: (r, reqId) => ({ reqId, d: { message: r.text(20), timestamp: new Date(0).toISOString(), data: r.text(16), severity: r.int(0, 2) } }),
+  },
   { side: 'platform', path: 'clear/diag/log', valid: (_r, reqId) => ({ reqId }) },
   { side: 'device', path: 'mgmt/initiate/device/reboot', valid: (_r, reqId) => ({ reqId }) },
   { side: 'device', path: 'mgmt/initiate/device/factory_reset', valid: (_r, reqId) => ({ reqId }) },
   { side: 'device', path: 'mgmt/initiate/firmware/download', valid: (_r, reqId) => ({ reqId }) },
   { side: 'device', path: 'mgmt/initiate/firmware/update', valid: (_r, reqId) => ({ reqId }) },
   { side: 'device', path: 'mgmt/custom/bundle/act', valid: (r, reqId) => ({ reqId, d: { fields: [{ field: 'p', value: r.text(8) }] } }) },
-  { side: 'device', path: 'device/update', valid: (r, reqId) => ({ reqId, d: { fields: [{ field: r.pick(['mgmt.firmware', 'metadata', 'location', 'deviceInfo', 'nope']), value: firmwareValue(r) }] } }) },
+  {
+    side: 'device',
+    path: 'device/update',
+    valid: (r, reqId) => ({
+      reqId,
+      d: { fields: [{ field: r.pick(['mgmt.firmware', 'metadata', 'location', 'deviceInfo', 'nope']), value: firmwareValue(r) }] },
+    }),
+  },
   { side: 'device', path: 'observe', valid: (r, reqId) => ({ reqId, d: { fields: [{ field: r.pick(['mgmt.firmware', 'mgmt.firmware.state', 'nope']) }] } }) },
   { side: 'device', path: 'cancel', valid: (r, reqId) => ({ reqId, d: { fields: [{ field: r.pick(['mgmt.firmware', 'nope']) }] } }) },
   { side: 'device', path: 'response', valid: (r, reqId) => ({ reqId, rc: r.pick([200, 202, 404]) }) },
@@ -181,8 +216,22 @@ export function payloadFor(r: Rng, topic: FuzzTopic, reqId: string, cap: number)
       const big = r.text(Math.min(n, 1 << 17));
       const kind = r.pick(['key', 'string', 'field', 'many-keys']);
       if (kind === 'key') text = JSON.stringify({ ...valid, d: { supports: { [big]: true }, fields: [{ field: 'x', value: 1 }] } });
-      else if (kind === 'string') text = JSON.stringify({ ...valid, message: big, d: { metadata: { s: big.slice(0, n >> 1) }, fields: [{ field: 'mgmt.firmware', value: { uri: big.slice(0, n >> 1) } }] } });
-      else if (kind === 'field') text = JSON.stringify({ ...valid, d: { fields: [{ field: big, value: 1 }, { field: big.slice(1), value: 2 }].slice(0, n > 60000 ? 1 : 2) } });
+      else if (kind === 'string')
+        text = JSON.stringify({
+          ...valid,
+          message: big,
+          d: { metadata: { s: big.slice(0, n >> 1) }, fields: [{ field: 'mgmt.firmware', value: { uri: big.slice(0, n >> 1) } }] },
+        });
+      else if (kind === 'field')
+        text = JSON.stringify({
+          ...valid,
+          d: {
+            fields: [
+              { field: big, value: 1 },
+              { field: big.slice(1), value: 2 },
+            ].slice(0, n > 60000 ? 1 : 2),
+          },
+        });
       else text = JSON.stringify({ ...valid, d: { metadata: Object.fromEntries(Array.from({ length: Math.min(5000, n >> 4) }, (_, i) => [`k${i}`, i])) } });
       break;
     }
@@ -200,7 +249,9 @@ export function payloadFor(r: Rng, topic: FuzzTopic, reqId: string, cap: number)
       const poison = `{"${key}":{"polluted":true,"isAdmin":true},"constructor":{"prototype":{"polluted":true}}}`;
       text = r.pick([
         s.replace(/^\{/, `{"${key}":{"polluted":true},`),
-        JSON.stringify({ reqId, d: { metadata: {}, supports: {}, fields: [{ field: key, value: 1 }] } }).replace('"metadata":{}', `"metadata":${poison}`).replace('"supports":{}', `"supports":${poison}`),
+        JSON.stringify({ reqId, d: { metadata: {}, supports: {}, fields: [{ field: key, value: 1 }] } })
+          .replace('"metadata":{}', `"metadata":${poison}`)
+          .replace('"supports":{}', `"supports":${poison}`),
         `{"reqId":"${reqId}","d":{"fields":[{"field":"deviceInfo.${key}","value":"x"},{"field":"mgmt.firmware.${key}","value":1}]}}`,
       ]);
       break;
@@ -208,7 +259,8 @@ export function payloadFor(r: Rng, topic: FuzzTopic, reqId: string, cap: number)
     case 'extreme-values': {
       const m = JSON.parse(JSON.stringify(valid)) as Record<string, unknown>;
       const extremes = [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 0, -0, 1e-300, 180, -180, 90, -90, 999, 100];
-      for (const p of leaves(valid)) if (r.next() < 0.5) setAt(m, p, typeof r.next() === 'number' && r.next() < 0.5 ? r.pick(extremes) : r.nasty(r.int(0, 256)));
+      for (const p of leaves(valid))
+        if (r.next() < 0.5) setAt(m, p, typeof r.next() === 'number' && r.next() < 0.5 ? r.pick(extremes) : r.nasty(r.int(0, 256)));
       if (r.next() < 0.3) m.reqId = r.nasty(256);
       if (r.next() < 0.3) m.d = { fields: Array.from({ length: r.pick([16, 64, 65]) }, (_, i) => ({ field: `mgmt.firmware.${i}`, value: i })) };
       text = JSON.stringify(m);

@@ -67,7 +67,17 @@ function flows(url: string): unknown[] {
     { id: 'fz-tab', type: 'tab', label: 'fuzz' },
     { id: 'fz-p', type: 'iotdm-platform', broker: 'external', url, maxMessage: 128, api: true, apiRoot: '/api/v0002', responseTimeout: 30, restartTimeout: 60 },
     { id: 'fz-gw', type: 'iotdm-device', broker: url, mode: 'gateway', typeId: 'gw', deviceId: 'gw-1', devices: 'dev:d-{001..010}', lifetime: 0 },
-    { id: 'fz-resp', type: 'iotdm-device-responder', z: 'fz-tab', device: 'fz-gw', mode: 'auto', reboot: true, factoryReset: true, timeout: 60, wires: [['fz-restart']] },
+    {
+      id: 'fz-resp',
+      type: 'iotdm-device-responder',
+      z: 'fz-tab',
+      device: 'fz-gw',
+      mode: 'auto',
+      reboot: true,
+      factoryReset: true,
+      timeout: 60,
+      wires: [['fz-restart']],
+    },
     // the device "restarts" at once: the action message back as a manage completes the reboot
     { id: 'fz-restart', type: 'change', z: 'fz-tab', rules: [{ t: 'set', p: 'topic', pt: 'msg', to: 'manage', tot: 'str' }], wires: [['fz-resp']] },
     { id: 'fz-fw', type: 'iotdm-firmware-state', z: 'fz-tab', device: 'fz-gw', downloader: 'flow', answer: 'auto', timeout: 60, wires: [[]] },
@@ -135,18 +145,25 @@ export async function connectWhenUp(url: string, opts: mqtt.IClientOptions): Pro
   }
 }
 
-async function api(nr: NodeRedProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+/** What the API answers that the run reads */
+interface ApiJson {
+  reqId?: string;
+  complete?: boolean;
+  counts?: Record<string, number>;
+}
+
+async function api(nr: NodeRedProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: ApiJson }> {
   const r = await fetch(`${nr.url}/api/v0002${path}`, {
     method,
     headers: { authorization: API_AUTH, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await r.text();
-  let json: unknown;
+  let json: ApiJson = {};
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text) as ApiJson;
   } catch {
-    json = text;
+    /* not JSON: an empty answer */
   }
   return { status: r.status, json };
 }
@@ -202,7 +219,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     for (let i = 0; i < o.perTopic; i++) {
       for (const t of TOPICS) {
         const topic =
-          t.side === 'platform' ? `iotdevice-1/type/fz/id/x-${String(i % 50).padStart(3, '0')}/${t.path}` : `iotdm-1/type/dev/id/${GATEWAY_DEVICES[i % 10]}/${t.path}`;
+          t.side === 'platform'
+            ? `iotdevice-1/type/fz/id/x-${String(i % 50).padStart(3, '0')}/${t.path}`
+            : `iotdm-1/type/dev/id/${GATEWAY_DEVICES[i % 10]}/${t.path}`;
         const { cls, payload } = payloadFor(r, t, `f${sent}`, cap);
         perClass[cls]++;
         attacker.publish(topic, payload, { qos: 0 });
@@ -216,12 +235,23 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
 
     // past the context flush (and the platform's journal): the crash of finding 1 came from there
     await sleep((o.flushSeconds + 2) * 1000);
-    check('Node-RED alive after the flush interval', !nr.exited() && (await fetch(nr.url).then((x) => x.ok, () => false)), nr.exited() ? 'the process ended' : '');
+    check(
+      'Node-RED alive after the flush interval',
+      !nr.exited() &&
+        (await fetch(nr.url).then(
+          (x) => x.ok,
+          () => false,
+        )),
+      nr.exited() ? 'the process ended' : '',
+    );
     check('both sides still answer after the flush', !nr.exited() && (await sentinels()));
 
     // a reboot of the gateway's 10 devices, launched over the API, completes
-    const launch = await api(nr, 'POST', '/mgmt/requests', { action: 'device/reboot', devices: GATEWAY_DEVICES.map((deviceId) => ({ typeId: 'dev', deviceId })) });
-    let done: any;
+    const launch = await api(nr, 'POST', '/mgmt/requests', {
+      action: 'device/reboot',
+      devices: GATEWAY_DEVICES.map((deviceId) => ({ typeId: 'dev', deviceId })),
+    });
+    let done: ApiJson | undefined;
     if (launch.status === 202) {
       const until = Date.now() + 60000;
       while (Date.now() < until) {
@@ -233,7 +263,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         await sleep(200);
       }
     }
-    check('a 10-device reboot launched after the fuzz completes with 10 successes', done?.counts?.success === 10, `launch ${launch.status}; ${JSON.stringify(done?.counts ?? launch.json).slice(0, 200)}`);
+    check(
+      'a 10-device reboot launched after the fuzz completes with 10 successes',
+      done?.counts?.success === 10,
+      `launch ${launch.status}; ${JSON.stringify(done?.counts ?? launch.json).slice(0, 200)}`,
+    );
 
     const out = nr.output();
     const lines = out.split('\n');
@@ -241,7 +275,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const platformReconnects = lines.filter((l) => /\[iotdm-platform:fz-p\].*connected to the broker again/.test(l)).length;
     const quickCloses = lines.filter((l) => /closed the connection right after connecting/.test(l)).length;
     check('no lost connection: the gateway connected once', deviceConnects === 1, `${deviceConnects} connects`);
-    check('no lost connection: the platform never reconnected', platformReconnects === 0 && quickCloses === 0, `${platformReconnects} reconnects, ${quickCloses} quick-close breaks`);
+    check(
+      'no lost connection: the platform never reconnected',
+      platformReconnects === 0 && quickCloses === 0,
+      `${platformReconnects} reconnects, ${quickCloses} quick-close breaks`,
+    );
     check('no crash, no RangeError, no unhandled rejection in the log', !nr.exited() && !/RangeError|Maximum call stack|Unhandled|uncaught/i.test(out));
     check('the attacker itself was never disconnected (every payload within the cap)', attackerDrops === 0, `${attackerDrops}`);
     const rssAfterMb = rssMb(nr.pid);

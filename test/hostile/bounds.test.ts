@@ -7,10 +7,18 @@ import assert from 'node:assert/strict';
 import { BOUNDS, BoundsError, checkBounds, excerpt } from '../../nodes/protocol/bounds';
 import { check, parsePayload, ValidationError } from '../../nodes/protocol/validate';
 
+/** whether a text holds a control character (a payload's, unescaped) */
+function hasControl(text: string): boolean {
+  return [...text].some((c) => c.charCodeAt(0) < 0x20);
+}
+
 describe('hostile: bounds', () => {
   it('a 128 KiB payload nesting 10,000 deep is a ValidationError, never a RangeError', () => {
     const deep = `{"reqId":"x","d":{"metadata":{"a":${'['.repeat(10000)}${']'.repeat(10000)}}}}`;
-    assert.throws(() => parsePayload(Buffer.from(deep)), (e: Error) => e instanceof ValidationError && /nested deeper than 16/.test(e.message));
+    assert.throws(
+      () => parsePayload(Buffer.from(deep)),
+      (e: Error) => e instanceof ValidationError && /nested deeper than 16/.test(e.message),
+    );
     const objects = `${'{"a":'.repeat(20000)}1${'}'.repeat(20000)}`;
     assert.ok(objects.length > 100000);
     assert.throws(() => parsePayload(objects), ValidationError);
@@ -27,7 +35,7 @@ describe('hostile: bounds', () => {
     assert.ok(err instanceof BoundsError);
     assert.equal(err.bound, 'keyLength');
     assert.ok(err.message.length < 200, err.message);
-    assert.ok(!/[\u0000-\u001f]/.test(err.message), 'no control character in the text');
+    assert.ok(!hasControl(err.message), 'no control character in the text');
     assert.ok(err.message.includes('\\u0001\\u000a'));
     assert.throws(() => checkBounds({ a: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, i])) }), /more than 128 keys/);
     assert.throws(() => checkBounds({ s: 'x'.repeat(BOUNDS.stringLength + 1) }), /string longer/);
@@ -46,7 +54,10 @@ describe('hostile: bounds', () => {
       () => check('manage', { reqId: 'r', d: { supports: { [key]: 'yes' } } }),
       (e: Error) => e.message.length < 400,
     );
-    assert.throws(() => parsePayload(`\u0007${'x'.repeat(5000)}`), (e: Error) => e.message.length < 200 && !/\u0007/.test(e.message));
+    assert.throws(
+      () => parsePayload(`\u0007${'x'.repeat(5000)}`),
+      (e: Error) => e.message.length < 200 && !e.message.includes('\u0007'),
+    );
     assert.equal(excerpt('a\u0000b\nc'), 'a\\u0000b\\u000ac');
     assert.equal(excerpt('y'.repeat(100), 10), `${'y'.repeat(10)}…`);
   });

@@ -11,10 +11,13 @@ import { Peer } from '../device/brokers';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../nodes/transport/embedded-broker';
 import { freePort } from '../support/ports';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const deviceNode = require('../../nodes/iotdm-device');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const responderNode = require('../../nodes/device-responder');
+
+/** whether a text holds a control character (a payload's, unescaped) */
+function hasControl(text: string): boolean {
+  return [...text].some((c) => c.charCodeAt(0) < 0x20);
+}
 
 describe('hostile: a gateway of 100 devices under hostile requests', function () {
   this.timeout(30000);
@@ -73,6 +76,6 @@ describe('hostile: a gateway of 100 devices under hostile requests', function ()
     await platform.waitFor((m) => m.json?.reqId === 'bad-999', 10000, 'the 400 to the last bad message');
     const errors = callsOf('gwcfg', 'error');
     assert.ok(errors.length >= 1 && errors.length <= 2, `${errors.length} error lines for 1,000 invalid messages`);
-    for (const e of errors) assert.ok(!/[\u0000-\u001f]/.test(String(e[0])), `no control character: ${JSON.stringify(String(e[0]))}`);
+    for (const e of errors) assert.ok(!hasControl(String(e[0])), `no control character: ${JSON.stringify(String(e[0]))}`);
   });
 });

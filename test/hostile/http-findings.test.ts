@@ -18,7 +18,19 @@ describe('hostile: finding 4, the HTTP API reads its own bodies under the defaul
   before(async () => {
     const mqttPort = await freePort();
     nr = await startNodeRed({
-      flows: [{ id: 'p1', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: mqttPort, bind: '127.0.0.1', api: true, apiRoot: '/api/v0002', persist: false }],
+      flows: [
+        {
+          id: 'p1',
+          type: 'iotdm-platform',
+          access: 'development',
+          broker: 'embedded',
+          port: mqttPort,
+          bind: '127.0.0.1',
+          api: true,
+          apiRoot: '/api/v0002',
+          persist: false,
+        },
+      ],
       credentials: { p1: { apiKey: 'k', apiToken: 't' } },
     });
     api = `${nr.url}/api/v0002/mgmt/requests`;
@@ -69,7 +81,11 @@ describe('hostile: finding 4, the HTTP API reads its own bodies under the defaul
   });
 
   it('credentials come before the body: bad credentials with malformed JSON are a JSON 401', async () => {
-    const r = await fetch(api, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('k:wrong').toString('base64')}`, 'content-type': 'application/json' }, body: '{"broken' });
+    const r = await fetch(api, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('k:wrong').toString('base64')}`, 'content-type': 'application/json' },
+      body: '{"broken',
+    });
     const text = await r.text();
     assert.equal(r.status, 401);
     ibmShaped({ type: r.headers.get('content-type') ?? '', text });

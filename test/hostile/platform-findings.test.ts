@@ -13,7 +13,6 @@ import { startEmbeddedBroker } from '../../nodes/transport/embedded-broker';
 import { loadFlow, unloadFlow, getNode, nodeRedHelper } from '../support/nodered';
 import { freePort } from '../support/ports';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
 
 /** Resolves once the connection is connected (now or on a later change of state). */
@@ -120,7 +119,10 @@ describe('hostile: finding 2, the platform is never silenced by what it sends', 
       devices: [{ typeId: 'h', deviceId: 'a' }],
       parameters: Array.from({ length: 64 }, (_, i) => ({ name: `p${i}`, value: 'v'.repeat(4096) })),
     };
-    assert.throws(() => platform.requests.initiate(body), (e: Error & { status?: number; code?: number }) => /parameters/.test(e.message));
+    assert.throws(
+      () => platform.requests.initiate(body),
+      (e: Error & { status?: number; code?: number }) => /parameters/.test(e.message),
+    );
     assert.equal(getNode('p').connection.connected, true);
   });
 
@@ -131,7 +133,10 @@ describe('hostile: finding 2, the platform is never silenced by what it sends', 
       await connected(c);
       const dropped: unknown[] = [];
       c.on('dropped', (d) => dropped.push(d));
-      await assert.rejects(c.publish('iotdm-1/type/t/id/d/response', 'x'.repeat(131073)), (e: Error) => e instanceof PublishRefused && e.reason === 'too-large');
+      await assert.rejects(
+        c.publish('iotdm-1/type/t/id/d/response', 'x'.repeat(131073)),
+        (e: Error) => e instanceof PublishRefused && e.reason === 'too-large',
+      );
       assert.equal(dropped.length, 1);
       await c.publish('iotdm-1/type/t/id/d/response', '{"reqId":"r","rc":200}');
       assert.equal(c.connected, true);

@@ -8,8 +8,12 @@ import mqtt from 'mqtt';
 import { loadFlow, unloadFlow, getNode, nodeRedHelper, callsOf } from '../support/nodered';
 import { freePort } from '../support/ports';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
+
+/** whether a text holds a control character (a payload's, unescaped) */
+function hasControl(text: string): boolean {
+  return [...text].some((c) => c.charCodeAt(0) < 0x20);
+}
 
 describe('hostile: the platform log under a flood of invalid messages', function () {
   this.timeout(30000);
@@ -36,7 +40,7 @@ describe('hostile: the platform log under a flood of invalid messages', function
     assert.equal(lines.length, 2, `one line per device and reason, got ${lines.length}`);
     for (const l of lines) {
       const text = l[0] instanceof Error ? l[0].message : String(l[0]);
-      assert.ok(!/[\u0000-\u001f]/.test(text), `no control character: ${JSON.stringify(text)}`);
+      assert.ok(!hasControl(text), `no control character: ${JSON.stringify(text)}`);
     }
     await dev.endAsync();
   });

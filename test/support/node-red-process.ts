@@ -17,8 +17,6 @@ export interface NodeRedProcess {
   url: string;
   port: number;
   userDir: string;
-  /** the Node-RED process' id (its RSS is read from /proc) */
-  pid?: number;
   /** true once the process ended (a crash, or stop()) */
   exited(): boolean;
   output(): string;
@@ -80,7 +78,6 @@ export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedProcess
     url: `http://127.0.0.1:${port}`,
     port,
     userDir,
-    pid: child.pid,
     exited: () => child.exitCode !== null || child.signalCode !== null,
     output: () => out,
     pid: child.pid,
