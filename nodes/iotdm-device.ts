@@ -16,6 +16,7 @@ import { deviceKey, isValidId, type DeviceRef } from './protocol/topics';
 import { LineBudget, OnceAMinute, OnChange, excerpt, reasonOf } from './shared/once-a-minute';
 import { DEVICE_INFO_KEYS, type DeviceInfo, type DeviceInfoKey } from './protocol/messages';
 import { tlsOptionsOf } from './shared/tls-options';
+import { quietStart } from './shared/quiet-start';
 import { TOKEN_AUTH_USER } from './transport/embedded-broker';
 
 /** The organisation in the default client id (`d:iotdm:type:id`); the embedded broker does not check it. */
@@ -159,9 +160,14 @@ export = function (RED: NodeAPI): void {
 
     // mqtt.js repeats the same error on every reconnect attempt: log it when it changes
     const transportError = new OnChange((text) => node.warn(RED._('iotdm-device.errors.connection', { error: text })));
-    connection.on('transportError', (err: Error) => transportError.note(err.message));
+    // on a platform's embedded broker of this Node-RED, refusals while it starts are not errors
+    const starting = quietStart(RED, options.url, (err) => transportError.note(err.message));
+    connection.on('transportError', (err: Error) => {
+      if (!starting.hold(err)) transportError.note(err.message);
+    });
     connection.on('state', (state: string) => {
       if (state === 'connected') {
+        starting.connected();
         transportError.reset();
         node.log(RED._('iotdm-device.log.connected', { url: options.url }));
       }
@@ -210,6 +216,7 @@ export = function (RED: NodeAPI): void {
     agent.start();
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      starting.close();
       agent.stop();
       invalidBudget.close();
       node.agent = undefined;

@@ -148,6 +148,14 @@ describe('examples: all of them in one Node-RED beside the demo, each does what 
       });
     }
     assert.deepEqual(errorLines(since()), [], '[error] lines after deploy');
+    // quiet start: the devices wait for their platform's embedded broker instead of warning
+    assert.deepEqual(
+      since()
+        .split('\n')
+        .filter((l) => /ECONNREFUSED/.test(l)),
+      [],
+      'ECONNREFUSED warnings on deploy',
+    );
   });
 
   for (const file of files) {
