@@ -15,10 +15,10 @@
  *
  * The directory (which tokens are whose) is given by the platform; nothing here stores a secret.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { DEVICE_ROOT, PLATFORM_ROOT, isValidId, parseIbmClientId, type DeviceRef } from '../protocol/topics';
 import { EVENT_ROOT, deliveredTopicFor, publishTopicFor, subscriptionFor } from './scoping';
 import { AuthThrottle, type ThrottleKey, type ThrottleOptions } from './auth-throttle';
+import { sameSecret } from './same-secret';
 
 /** IBM's user name for devices and gateways (docs/protocol.md §1.5); embedded-broker.ts exports it as TOKEN_AUTH_USER */
 export const TOKEN_USER = 'use-token-auth';
@@ -53,11 +53,6 @@ export interface AccessOptions {
 }
 
 export type RefusalReason = 'unknown-client' | 'bad-credentials' | 'throttled';
-
-const digest = (s: Buffer | string) => createHash('sha256').update(s).digest();
-function sameSecret(given: Buffer | string | undefined, expected: string): boolean {
-  return timingSafeEqual(digest(given ?? ''), digest(expected)) && given !== undefined;
-}
 
 /** `a:org:appId` */
 function parseAppClientId(clientId: string): string | undefined {
