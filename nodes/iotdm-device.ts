@@ -144,6 +144,7 @@ export = function (RED: NodeAPI): void {
       agent = new DeviceAgent(port, {
         identity: settings.identity,
         devices: settings.devices,
+        gateway: config.mode === 'gateway',
         lifetime: settings.lifetime,
         deviceInfo: settings.deviceInfo,
         metadata: settings.metadata,

@@ -12,6 +12,8 @@ export interface DeviceAgentOptions {
   identity: DeviceRef;
   /** devices behind a gateway (gateway mode) */
   devices?: DeviceRef[];
+  /** a gateway: devices may be added and removed behind it at run time (default: when `devices` is given) */
+  gateway?: boolean;
   /** seconds; 0 = never dormant. Default 3600. */
   lifetime?: number;
   deviceInfo?: DeviceInfo;

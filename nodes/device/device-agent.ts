@@ -42,6 +42,11 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
   private readonly router: RequestRouter;
   private readonly lifecycle: ManageLifecycle;
   private readonly unsubs: (() => void)[] = [];
+  /** per-device subscriptions (none while one wildcard subscription serves every device) */
+  private readonly deviceSubs = new Map<string, () => void>();
+  private wildcard = false;
+  private readonly gateway: boolean;
+  private readonly entryDefaults: Pick<DeviceEntry, 'deviceInfo' | 'metadata'>;
 
   constructor(
     readonly connection: DevicePort,
@@ -63,6 +68,8 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
       requestTimeoutMs: options.requestTimeoutMs ?? 60000,
       handlerTimeoutMs: options.handlerTimeoutMs ?? 30000,
     };
+    this.gateway = options.gateway ?? (options.devices?.length ?? 0) > 0;
+    this.entryDefaults = { deviceInfo: { ...(options.deviceInfo ?? {}) }, metadata: { ...(options.metadata ?? {}) } };
     for (const d of [this.identity, ...(options.devices ?? [])]) {
       if (!isValidId(d.typeId) || !isValidId(d.deviceId)) throw new Error(`invalid device "${d.typeId}:${d.deviceId}"`);
       const key = deviceKey(d);
@@ -90,10 +97,11 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
   start(): void {
     if (this.lifecycle.running) return;
     const listener = this.router.onMessage;
-    if (this.entries.size > this.opts.wildcardAbove) {
+    this.wildcard = this.entries.size > this.opts.wildcardAbove;
+    if (this.wildcard) {
       this.unsubs.push(this.connection.subscribe(`${PLATFORM_ROOT}/type/+/id/+/#`, 1, listener));
     } else {
-      for (const e of this.entries.values()) this.unsubs.push(this.connection.subscribe(deviceSubscription(e.device), 1, listener));
+      for (const e of this.entries.values()) this.deviceSubs.set(e.key, this.connection.subscribe(deviceSubscription(e.device), 1, listener));
     }
     this.lifecycle.start();
   }
@@ -103,6 +111,8 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
     this.lifecycle.stop();
     this.fields.stop();
     for (const u of this.unsubs.splice(0)) u();
+    for (const u of this.deviceSubs.values()) u();
+    this.deviceSubs.clear();
     this.pending.rejectAll(new Error('agent stopped'));
   }
 
@@ -120,6 +130,40 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
   }
 
   // ---------------------------------------------------------------- devices
+
+  /**
+   * A device bridged in behind the gateway at run time (BLE, Modbus, serial): served from now on,
+   * subscribed and managed (the platform authorises the gateway for it by its own policy). Resolves
+   * with the manage's response, or undefined when the agent is not started yet (it manages on start).
+   */
+  async addDevice(device: DeviceRef): Promise<DmResponse | undefined> {
+    if (!this.gateway) throw new Error('only a gateway has devices behind it');
+    if (!isValidId(device?.typeId) || !isValidId(device?.deviceId)) throw new Error(`invalid device "${device?.typeId}:${device?.deviceId}"`);
+    const key = deviceKey(device);
+    let e = this.entries.get(key);
+    if (!e) {
+      e = { key, device: { typeId: device.typeId, deviceId: device.deviceId }, state: 'unmanaged', deviceInfo: { ...this.entryDefaults.deviceInfo }, metadata: { ...this.entryDefaults.metadata } };
+      this.entries.set(key, e);
+    }
+    if (!this.lifecycle.running) return undefined;
+    if (!this.wildcard && !this.deviceSubs.has(key)) this.deviceSubs.set(key, this.connection.subscribe(deviceSubscription(e.device), 1, this.router.onMessage));
+    return this.lifecycle.manage(e);
+  }
+
+  /** A device gone from behind the gateway: unmanaged (docs/protocol.md §3.2), unsubscribed, no longer served. */
+  async removeDevice(device: DeviceRef): Promise<void> {
+    if (!this.gateway) throw new Error('only a gateway has devices behind it');
+    const key = deviceKey(device);
+    if (key === deviceKey(this.identity)) throw new Error('a gateway cannot remove itself');
+    const e = this.entry(device);
+    try {
+      if (this.lifecycle.running && e.state === 'managed') await this.request(device, 'unmanage');
+    } finally {
+      this.deviceSubs.get(key)?.();
+      this.deviceSubs.delete(key);
+      this.entries.delete(key);
+    }
+  }
 
   get devices(): DeviceRef[] {
     return [...this.entries.values()].map((e) => e.device);

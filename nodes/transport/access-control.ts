@@ -77,6 +77,14 @@ function scopedDevice(levels: string[]): DeviceRef | undefined {
 }
 
 const DEVICE_PUBLISH_ROOTS = [DEVICE_ROOT, EVENT_ROOT];
+
+/**
+ * Where a gateway's publish for a device outside its set goes: nowhere (no client may subscribe to a
+ * `$` topic here, and `#` never matches one). The gateway keeps its connection and its other devices:
+ * refusing the publish would close it (aedes), and the gateway would reconnect, manage the same
+ * device again and be closed again. MQTT 3.1.1 has no way to tell a client a publish was refused.
+ */
+export const DROPPED_TOPIC = '$iotdm/dropped';
 const READ_ROOTS = [DEVICE_ROOT, PLATFORM_ROOT, EVENT_ROOT];
 
 export class AccessControl {
@@ -136,7 +144,7 @@ export class AccessControl {
     }
   }
 
-  /** The topic a PUBLISH goes out on, or undefined when it is refused. */
+  /** The topic a PUBLISH goes out on (DROPPED_TOPIC: accepted and dropped), or undefined when it is refused (the client is disconnected). */
   publishTopic(id: Identity, topic: string): string | undefined {
     const levels = topic.split('/');
     switch (id.kind) {
@@ -149,7 +157,8 @@ export class AccessControl {
       case 'gateway': {
         if (!DEVICE_PUBLISH_ROOTS.includes(levels[0])) return undefined;
         const d = scopedDevice(levels);
-        return d && this.opts.directory.gatewayMayActFor(id.device, d) ? topic : undefined;
+        if (!d) return undefined;
+        return this.opts.directory.gatewayMayActFor(id.device, d) ? topic : DROPPED_TOPIC;
       }
       case 'app': {
         // an operator sends commands to devices; nobody else publishes

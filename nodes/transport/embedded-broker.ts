@@ -22,7 +22,7 @@ import {
   subscriptionFor,
   unsubscriptionFor,
 } from './scoping';
-import { AccessControl, type AccessOptions, type Identity } from './access-control';
+import { AccessControl, DROPPED_TOPIC, type AccessOptions, type Identity } from './access-control';
 
 type AedesModule = typeof import('aedes', { with: { 'resolution-mode': 'import' } });
 export type AedesBroker = InstanceType<AedesModule['Aedes']>;
@@ -241,6 +241,11 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
           return;
         }
         packet.topic = topic;
+        if (topic === DROPPED_TOPIC) {
+          packet.retain = false;
+          callback(null);
+          return;
+        }
       }
       const scope = access ? undefined : scopeOf(client);
       if (scope) {
