@@ -9,14 +9,33 @@ export type BrokerName = (typeof BROKER_NAMES)[number];
 export interface BenchBroker {
   name: BrokerName;
   url: string;
+  /** stop the broker abruptly and start it again on the same port (manage-storm) */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function startBroker(name: BrokerName): Promise<BenchBroker> {
   if (name === 'mosquitto') {
     const m = await startMosquitto();
-    return { name, url: m.url, stop: () => m.stop() };
+    return {
+      name,
+      url: m.url,
+      restart: async () => {
+        await m.kill();
+        await m.restart();
+      },
+      stop: () => m.stop(),
+    };
   }
-  const b = await startEmbeddedBroker({ port: await freePort(), host: '127.0.0.1' });
-  return { name, url: b.url, stop: () => b.close() };
+  const port = await freePort();
+  let b = await startEmbeddedBroker({ port, host: '127.0.0.1' });
+  return {
+    name,
+    url: b.url,
+    restart: async () => {
+      await b.close();
+      b = await startEmbeddedBroker({ port, host: '127.0.0.1' });
+    },
+    stop: () => b.close(),
+  };
 }

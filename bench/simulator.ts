@@ -14,6 +14,7 @@
  * Faults (bench/faults.ts), when given: chosen devices answer an initiate with 500 or not at all,
  * and after an update manage again reporting their new version, or their old one.
  */
+import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { SimCommand, SimReply } from './sim-protocol';
 import type { FirmwareAttributes } from '../nodes/protocol/messages';
@@ -37,6 +38,41 @@ let errors = 0;
 let manageSeq = 0;
 /** chosen devices fail (500), time out (no answer) or keep their old version after an update */
 let faults = new FaultPlan();
+/** the manage storm under way */
+let storm: { t0: number; answered: number } | undefined;
+const filtersOf = new Map<MqttClient, string[]>();
+
+async function subscribeAll(): Promise<void> {
+  await Promise.all(
+    clients.map(async (c) => {
+      const f = filtersOf.get(c)!;
+      for (let k = 0; k < f.length; k += SUBSCRIBE_CHUNK) await subscribe(c, f.slice(k, k + SUBSCRIBE_CHUNK));
+    }),
+  );
+}
+
+/** After a broker restart: every client connects again and subscribes again (clean sessions). */
+async function reconnectAll(): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.connected) return resolve();
+          // errors (the broker still starting) are retried by the caller's timeout, not here
+          c.once('connect', () => resolve());
+          c.reconnect();
+        }),
+    ),
+  );
+  await subscribeAll();
+  reply({ type: 'reconnected' });
+}
+
+/** Every device manages at once; `stormed` is sent when the last 200 arrives. */
+function manageStorm(): void {
+  storm = { t0: performance.now(), answered: 0 };
+  for (const d of deviceIds) void publish(owner.get(d)!, `iotdevice-1/type/${typeId}/id/${d}/mgmt/manage`, manageBody(d));
+}
 
 function reply(r: SimReply): void {
   process.send?.(r);
@@ -95,7 +131,16 @@ function onMessage(client: MqttClient, topic: string, payload: Buffer): void {
   const parts = topic.split('/');
   if (parts.length < 6 || parts[0] !== 'iotdm-1') return;
   const path = parts.slice(5).join('/');
-  if (path === 'response') return; // the platform's answer to our manage
+  if (path === 'response') {
+    // the platform's answer to our manage: counted during a storm
+    if (storm && payload.includes('"rc":200')) storm.answered++;
+    if (storm && storm.answered === deviceIds.length) {
+      const s = storm;
+      storm = undefined;
+      reply({ type: 'stormed', ms: performance.now() - s.t0 });
+    }
+    return;
+  }
   const t = parts[2];
   const deviceId = parts[4];
   let req: { reqId?: string; d?: { fields?: { field?: string; value?: Partial<Firmware> }[] } };
@@ -180,6 +225,7 @@ function connectOne(url: string, index: number): Promise<MqttClient> {
     });
     client.once('error', reject);
     client.on('message', (topic, payload) => onMessage(client, topic, payload));
+    client.on('error', () => undefined); // a broker restart (manage-storm): reconnected on command
   });
 }
 
@@ -202,11 +248,8 @@ async function start(cmd: Extract<SimCommand, { type: 'start' }>): Promise<void>
     owner.set(d, clients[j % n]);
     shares[j % n].push(`iotdm-1/type/${typeId}/id/${d}/#`);
   });
-  await Promise.all(
-    clients.map(async (c, i) => {
-      for (let k = 0; k < shares[i].length; k += SUBSCRIBE_CHUNK) await subscribe(c, shares[i].slice(k, k + SUBSCRIBE_CHUNK));
-    }),
-  );
+  clients.forEach((c, i) => filtersOf.set(c, shares[i]));
+  await subscribeAll();
   reply({ type: 'ready', clients: n, devices: deviceIds.length });
 }
 
@@ -233,6 +276,10 @@ process.on('message', (cmd: SimCommand) => {
         return;
       case 'stop':
         return stop();
+      case 'reconnect':
+        return reconnectAll();
+      case 'storm':
+        return manageStorm();
     }
   };
   run().catch((err: Error) => reply({ type: 'error', message: err.message }));

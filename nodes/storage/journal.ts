@@ -51,9 +51,9 @@ export class Journal implements Store {
   private writing: Promise<void> = Promise.resolve();
   private loaded = false;
   private closed = false;
-  /** the last batch's write + sync time (ms), for the bench */
-  lastWriteMs = 0;
+  /** batches written, and their total write + sync time (ms), for the bench */
   batches = 0;
+  private writeMs = 0;
 
   constructor(private readonly opts: JournalOptions) {
     this.flushMs = opts.flushMs ?? 20;
@@ -172,7 +172,7 @@ export class Journal implements Store {
       } catch (err) {
         this.onError?.(err as Error);
       }
-      this.lastWriteMs = performance.now() - t0;
+      this.writeMs += performance.now() - t0;
       this.batches++;
     });
     return this.writing;
@@ -201,6 +201,11 @@ export class Journal implements Store {
     await this.fd?.close();
     this.fd = await fsp.open(this.opts.file, 'a');
     this.lines = this.liveCount;
+  }
+
+  /** mean write + sync time of a batch (ms) */
+  get meanWriteMs(): number {
+    return this.batches ? this.writeMs / this.batches : 0;
   }
 
   async flush(): Promise<void> {
