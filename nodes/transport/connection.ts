@@ -8,7 +8,8 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { topicMatches } from './topic-filter';
-import { isDmTopic } from './scoping';
+import { isDmTopic, rescopedTopicFor, scopeOfClientId } from './scoping';
+import type { DeviceRef } from '../protocol/topics';
 import { SubscribeFirstStore } from './subscribe-first-store';
 
 import type { ConnectionState, ConnectionUser } from '../protocol/link';
@@ -85,6 +86,8 @@ export class Connection extends EventEmitter {
   private connectedAt = 0;
   /** closes in a row that came soon after their connect */
   private quickCloses = 0;
+  /** the device of a `d:` client id: the embedded broker delivers its DM topics bare */
+  private readonly scope: DeviceRef | undefined;
 
   constructor(readonly options: ConnectionOptions) {
     super();
@@ -113,6 +116,7 @@ export class Connection extends EventEmitter {
     // mqtt.js hands its options to tls.connect, which reads `passphrase` (not in mqtt.js' types)
     if (options.passphrase) (opts as IClientOptions & { passphrase?: string }).passphrase = options.passphrase;
     this.maxPayloadBytes = options.maxPayloadBytes && options.maxPayloadBytes > 0 ? options.maxPayloadBytes : DEFAULT_MAX_PAYLOAD;
+    this.scope = scopeOfClientId(opts.clientId);
     this.client = mqtt.connect(options.url, opts);
     // the CONNACK, not 'connect': mqtt.js replays its outgoing store before it emits 'connect', so a
     // broker that closes on a replayed message is never seen as connected
@@ -148,7 +152,7 @@ export class Connection extends EventEmitter {
         return;
       }
       this.coalesceWrites();
-      this.dispatch(topic, payload);
+      this.dispatch(this.scope ? rescopedTopicFor(this.scope, topic) : topic, payload);
     });
   }
 

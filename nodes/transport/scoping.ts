@@ -131,6 +131,15 @@ export function deliveredTopicFor(scope: DeviceRef, topic: string): string | und
 }
 
 /**
+ * A topic as a `d:` client of ours receives it, back in its own scope: the embedded broker strips
+ * the scope (deliveredTopicFor), an external broker does not, and our subscribers filter on the
+ * scoped form (docs/protocol.md §1.2). Topics outside the scoped roots or in another scope pass unchanged.
+ */
+export function rescopedTopicFor(scope: DeviceRef, topic: string): string {
+  return intoScope(topic, scope) ?? topic;
+}
+
+/**
  * The filter a `d:` client's UNSUBSCRIBE removes: the same mapping as its SUBSCRIBE, so that
  * `iotdm-1/device/update` removes the `iotdm-1/type/T/id/D/device/update` it made. A filter that
  * could not have been subscribed is returned unchanged (it matches nothing the client holds).

@@ -5,6 +5,7 @@ import { Connection } from '../../nodes/transport/connection';
 import type { ConnectionState } from '../../nodes/protocol/link';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../nodes/transport/embedded-broker';
 import { freePort } from '../support/ports';
+import { startBroker } from '../device/brokers';
 
 function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -90,6 +91,28 @@ describe('transport/connection', function () {
     assert.deepEqual(got, ['second t/1', 'second t/2']);
     assert.deepEqual(errors, ['t/1: boom', 't/2: boom']);
     assert.ok(conn.connected);
+  });
+
+  it('a d: client hears its own scope in the scoped form, on the embedded broker (which delivers it bare) and on mosquitto (which does not)', async () => {
+    const embedded = await startEmbeddedBroker({ port: 0 });
+    cleanup.push(() => embedded.close());
+    const mosquitto = await startBroker('mosquitto');
+    cleanup.push(() => mosquitto.stop());
+    for (const url of [embedded.url, mosquitto.url]) {
+      const conn = new Connection({ url, clientId: 'd:org:thermo:T-9' });
+      cleanup.push(() => conn.close(1000));
+      const got: string[] = [];
+      conn.subscribe('iotdm-1/type/thermo/id/T-9/#', 1, (topic) => got.push(topic));
+      await waitFor(() => conn.connected, 'connect');
+      const p = await publisher(url);
+      cleanup.push(() => void p.end(true));
+      await new Promise((r) => setTimeout(r, 50)); // SUBACK
+      await pub(p, 'iotdm-1/type/thermo/id/T-9/mgmt/initiate/device/reboot', '{"reqId":"r1"}');
+      await pub(p, 'iotdm-1/type/thermo/id/T-8/mgmt/initiate/device/reboot', '{"reqId":"r2"}'); // another device's
+      await pub(p, 'iotdm-1/type/thermo/id/T-9/device/update', '{"reqId":"r3","d":{"fields":[]}}');
+      await waitFor(() => got.length === 2, `both of its own messages via ${url}`);
+      assert.deepEqual(got, ['iotdm-1/type/thermo/id/T-9/mgmt/initiate/device/reboot', 'iotdm-1/type/thermo/id/T-9/device/update']);
+    }
   });
 
   it('a handler that unsubscribes itself does not make the next handler miss the message', async () => {
