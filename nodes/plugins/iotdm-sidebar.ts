@@ -11,6 +11,7 @@
  *   GET  /iotdm/platforms/:id/requests/:reqId/devices?outcome&offset&limit   iotdm.read
  *   POST /iotdm/platforms/:id/requests                        iotdm.write  (the REST body; 202)
  *   POST /iotdm/platforms/:id/requests/:reqId/cancel          iotdm.write
+ *   GET  /iotdm/platforms/:id/rollouts, POST …/rollouts/:rolloutId/:command  (rollout-sidebar.ts)
  *
  * A launch goes through the platform's RequestManager.initiate (origin "editor"), the same engine
  * and schema as mgmt-request and the HTTP API, so the request is visible to both.
@@ -22,6 +23,8 @@ import { HttpError } from '../shared/http-error';
 import { deviceRefs, listDevices } from './device-listing';
 import { offsetPage, MAX_PAGE } from '../platform/paging';
 import { RequestProgress, type ProgressMessage } from './request-progress';
+import { isRolloutCommand, publishRollouts, summaryOf } from './rollout-sidebar';
+import { RolloutError } from '../platform/rollout/rollout-manager';
 import type { Platform } from '../platform/platform';
 import type { PlatformNode } from '../shared/platform-node';
 import type { RequestDetails } from '../platform/management-request';
@@ -36,7 +39,7 @@ export = function (RED: NodeAPI): void {
   // ------------------------------------------------------------------ platforms and live progress
 
   /** one progress publisher per running platform instance (a redeploy makes a new one) */
-  const attached = new Map<string, { platform: Platform; progress: RequestProgress }>();
+  const attached = new Map<string, { platform: Platform; progress: RequestProgress; rollouts?: () => void }>();
 
   function platformDefs(): { id: string; name: string }[] {
     const out: { id: string; name: string }[] = [];
@@ -49,16 +52,19 @@ export = function (RED: NodeAPI): void {
   function runningPlatform(id: string): PlatformNode | undefined {
     const node = RED.nodes.getNode(id) as PlatformNode | null;
     if (!node || node.type !== 'iotdm-platform' || !node.platform) return undefined;
-    attach(id, node.platform);
+    attach(id, node);
     return node;
   }
 
-  function attach(id: string, platform: Platform): void {
+  function attach(id: string, node: PlatformNode): void {
+    const platform = node.platform;
     const had = attached.get(id);
     if (had?.platform === platform) return;
     had?.progress.close();
+    had?.rollouts?.();
     const progress = new RequestProgress(platform.requests, (m: ProgressMessage) => RED.comms.publish(`iotdm/requests/${id}`, { platform: id, ...m } as never, false));
-    attached.set(id, { platform, progress });
+    const rollouts = node.rollouts ? publishRollouts(node.rollouts, (m) => RED.comms.publish(`iotdm/rollouts/${id}`, { platform: id, ...m } as never, false)) : undefined;
+    attached.set(id, { platform, progress, rollouts });
   }
 
   /** after every deploy: follow the new platform instances, forget the removed ones */
@@ -68,6 +74,7 @@ export = function (RED: NodeAPI): void {
     for (const [id, a] of attached) {
       if (!live.has(id)) {
         a.progress.close();
+        a.rollouts?.();
         attached.delete(id);
       }
     }
@@ -109,7 +116,7 @@ export = function (RED: NodeAPI): void {
         const body = handler(req, res);
         if (body !== undefined) res.json(body);
       } catch (err) {
-        if (err instanceof HttpError || err instanceof InitiateError) res.status(err.statusCode).json({ message: err.message });
+        if (err instanceof HttpError || err instanceof InitiateError || err instanceof RolloutError) res.status(err.statusCode).json({ message: err.message });
         else {
           RED.log.error(t('errors.internal', { error: (err as Error).message }));
           res.status(500).json({ message: t('errors.internal', { error: (err as Error).message }) });
@@ -220,6 +227,26 @@ export = function (RED: NodeAPI): void {
       const details = node.platform.requests.cancel(String(req.params.reqId));
       if (!details) throw new HttpError(404, 'request-not-found', t('errors.request-not-found', { id: req.params.reqId }));
       return details;
+    }),
+  );
+
+  app.get(
+    '/iotdm/platforms/:id/rollouts',
+    read,
+    route((req) => {
+      const m = platformOf(req).rollouts;
+      return { rollouts: m ? m.list({ _limit: 50 }).results.map(summaryOf) : [] };
+    }),
+  );
+
+  app.post(
+    '/iotdm/platforms/:id/rollouts/:rolloutId/:command',
+    write,
+    route((req) => {
+      const m = platformOf(req).rollouts;
+      const command = String(req.params.command);
+      if (!m || !isRolloutCommand(command)) throw new HttpError(404, 'rollout-not-found', t('errors.rollout-not-found', { id: req.params.rolloutId }));
+      return summaryOf(m.command(String(req.params.rolloutId), command));
     }),
   );
 };
