@@ -9,7 +9,8 @@
  */
 import { PlatformPath, customPath } from '../protocol/topics';
 import { DOWNLOAD_FAILURES, INSTALL_FAILURES, UPDATE_STATUS_TEXT, UpdateStatus, FirmwareState } from '../protocol/rc';
-import { FIRMWARE_PARAMETERS, type FirmwareAttributes } from '../protocol/messages';
+import { FIRMWARE_PARAMETERS, type DmResponse, type FirmwareAttributes } from '../protocol/messages';
+import { isValid } from '../protocol/validate';
 
 /** The `status` of a management request and of each of its device rows (docs/protocol.md §5). */
 export const RequestStatus = { SUCCESS: 0, IN_PROGRESS: 1, FAILURE: 2, TIMED_OUT: 3 } as const;
@@ -133,6 +134,21 @@ const observeStep: ExchangeStep = {
   timeoutReason: 'no answer to observe',
   observation: 'open',
 };
+
+/**
+ * The mgmt.firmware values an answer to observe carries (docs/protocol.md §3.7). It is device input:
+ * only valid firmware objects count, anything else in `d.fields` is ignored.
+ */
+export function observedFirmware(resp: DmResponse): Partial<FirmwareAttributes>[] {
+  const fields = resp.d?.fields;
+  if (!Array.isArray(fields)) return [];
+  const out: Partial<FirmwareAttributes>[] = [];
+  for (const f of fields) {
+    if (!f || typeof f !== 'object' || !('field' in f) || f.field !== 'mgmt.firmware' || !('value' in f)) continue;
+    if (f.value && typeof f.value === 'object' && isValid('firmwareValue', f.value)) out.push(f.value);
+  }
+  return out;
+}
 
 /** cancel of the observation; `data` duplicates `fields` for IBM's Java client (docs/protocol.md §3.7) */
 export const cancelObservationBody = (): Record<string, unknown> => ({ d: { fields: FIRMWARE_FIELD, data: FIRMWARE_FIELD } });

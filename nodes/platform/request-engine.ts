@@ -9,11 +9,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { isValid } from '../protocol/validate';
 import { deviceKey, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
 import { RC_TEXT } from '../protocol/rc';
 import type { DmResponse, FirmwareAttributes } from '../protocol/messages';
-import { RequestStatus, stepsFor, cancelObservationBody, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
+import { RequestStatus, stepsFor, cancelObservationBody, observedFirmware, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
 import { MgmtRequest, newExecution, type DeviceExecution } from './management-request';
 import { Deadlines } from './deadlines';
 import { admit, InitiateError, type InitiateOptions } from './request-admission';
@@ -351,14 +350,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     if (step.accepted) this.registry.mergeFirmware(exec, step.accepted(this.context(exec)));
     if (step.observation === 'open') {
       exec.observing = true;
-      const fields = resp.d?.fields;
-      if (Array.isArray(fields)) {
-        for (const f of fields) {
-          // an observe answer is device input: merged only when it is a valid firmware object
-          if (!f || typeof f !== 'object' || !('field' in f) || f.field !== 'mgmt.firmware' || !('value' in f)) continue;
-          if (f.value && typeof f.value === 'object' && isValid('firmwareValue', f.value)) this.registry.mergeFirmware(exec, f.value);
-        }
-      }
+      for (const value of observedFirmware(resp)) this.registry.mergeFirmware(exec, value);
     }
     if (step.observation === 'close') exec.observing = false;
     this.advance(exec);

@@ -21,11 +21,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { deviceKey, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
-import { isValid } from '../protocol/validate';
-import type { DmResponse, FirmwareAttributes } from '../protocol/messages';
+import type { DmResponse } from '../protocol/messages';
 import { FirmwareState, UpdateStatus } from '../protocol/rc';
 import { MgmtRequest, newExecution, type DeviceExecution } from './management-request';
-import { planFor, RequestStatus } from './plans';
+import { observedFirmware, planFor, RequestStatus } from './plans';
 import { RequestEngine } from './request-engine';
 import type { ExecutionRecord, RequestRecord } from './request-records';
 import { COLLECTIONS, type Collections } from './store';
@@ -130,10 +129,7 @@ export class RequestRecovery extends RequestEngine {
     if (deviceKey(device) !== exec.key) return false;
     this.resyncs.delete(resp.reqId);
     if (exec.complete) return true;
-    const fields = resp.rc === 200 && Array.isArray(resp.d?.fields) ? (resp.d!.fields as { field?: string; value?: unknown }[]) : [];
-    for (const f of fields) {
-      if (f?.field !== 'mgmt.firmware' || !f.value || typeof f.value !== 'object' || !isValid('firmwareValue', f.value)) continue;
-      const value = f.value as Partial<FirmwareAttributes>;
+    for (const value of resp.rc === 200 ? observedFirmware(resp) : []) {
       this.registry.mergeFirmware(exec, value);
       Object.assign(exec.firmware, value);
       if (value.state === FirmwareState.DOWNLOADING) exec.sawDownloading = true;
