@@ -93,9 +93,9 @@ describe('hostile: finding 2, the platform is never silenced by what it sends', 
       answers.set(b.reqId, { rc: b.rc, bytes: p.length });
     });
     await dev.subscribeAsync('iotdm-1/type/h/id/+/response', { qos: 1 });
-    // '"' doubles when quoted in JSON: twice quoted, the key alone made 240 KB of answer
+    // an invalid value: the 400 quoted the key twice, and '"' doubles in JSON: 240 KB of answer
     const key = '"'.repeat(60000);
-    await dev.publishAsync('iotdevice-1/type/h/id/a/mgmt/manage', JSON.stringify({ reqId: 'big', d: { supports: { [key]: true } } }), { qos: 1 });
+    await dev.publishAsync('iotdevice-1/type/h/id/a/mgmt/manage', JSON.stringify({ reqId: 'big', d: { supports: { [key]: 'yes' } } }), { qos: 1 });
     await dev.publishAsync('iotdevice-1/type/h/id/b/mgmt/manage', '{"reqId":"next","d":{}}', { qos: 1 });
     const deadline = Date.now() + 10000;
     while (!answers.has('next') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
