@@ -76,6 +76,19 @@ export = function (RED: NodeAPI): void {
       lastNotSent = { reqId, err };
       notSentLog.note(reasonOf(err.message));
     };
+    // the flow's manages and answers that the transport failed (every device of a gateway at once in
+    // a broker outage): the first of each reason goes to the Catch nodes, the others are counted
+    let failedNow: { text: string; msg: NodeMessageInFlow; count: number } | undefined;
+    const transportLog = new OnceAMinute((_reason, count) => {
+      failedNow!.count = count;
+    });
+    const transportFailed = (err: Error, text: string, msg: NodeMessageInFlow, done: () => void) => {
+      failedNow = { text, msg, count: 0 };
+      transportLog.note(reasonOf(err.message));
+      if (failedNow.count === 1) node.error(text, msg);
+      else if (failedNow.count > 1) node.error(RED._('device-responder.errors.transport-count', { count: failedNow.count, error: text }), msg);
+      done();
+    };
 
     const answer = (w: Waiting, rc: number, message?: string) => {
       clearTimeout(w.timer);
@@ -167,7 +180,7 @@ export = function (RED: NodeAPI): void {
             if (r.rc === 200) done();
             else fail(RED._('device-responder.errors.manage-rc', { device: `${device.typeId}:${device.deviceId}`, rc: r.rc, message: r.message ?? '' }));
           },
-          (err: Error) => fail(RED._('device-responder.errors.manage', { device: `${device.typeId}:${device.deviceId}`, error: err.message })),
+          (err: Error) => transportFailed(err, RED._('device-responder.errors.manage', { device: `${device.typeId}:${device.deviceId}`, error: err.message }), msg, done),
         );
         return;
       }
@@ -183,7 +196,7 @@ export = function (RED: NodeAPI): void {
       if (matches.length > 1) return fail(RED._('device-responder.errors.ambiguous', { reqId: a.reqId, count: matches.length }));
       answer(matches[0], a.rc, a.message).then(
         () => done(),
-        (err: Error) => fail(RED._('device-responder.errors.publish', { reqId: a.reqId, error: err.message })),
+        (err: Error) => transportFailed(err, RED._('device-responder.errors.publish', { reqId: a.reqId, error: err.message }), msg, done),
       );
     });
 
