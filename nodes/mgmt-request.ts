@@ -189,9 +189,11 @@ export = function (RED: NodeAPI): void {
         answer(send, msg, { topic: 'initiate', statusCode: 202, payload: { reqId: req.id } });
         done();
       } catch (err) {
-        const e = err as Error & { statusCode?: number; rc?: number };
+        const e = err as Error & { statusCode?: number; rc?: number; paths?: string[] };
         const statusCode = e.statusCode ?? (e instanceof ValidationError ? 400 : 500);
-        answer(send, msg, { topic: typeof msg.topic === 'string' && msg.topic ? msg.topic : 'initiate', statusCode, payload: { message: e.message } });
+        // the validator's paths of an invalid body, for a flow that wants to point at the field
+        const paths = e.paths?.length ? { paths: e.paths } : {};
+        answer(send, msg, { topic: typeof msg.topic === 'string' && msg.topic ? msg.topic : 'initiate', statusCode, payload: { message: e.message, ...paths } });
         // as every node of the package: node.error(err, msg) for a Catch node, then done()
         node.error(e, msg);
         done();

@@ -26,6 +26,8 @@ export class InitiateError extends Error {
     message: string,
     readonly statusCode: 400 | 403 | 404 | 409,
     readonly devices: DeviceRef[] = [],
+    /** for an invalid body: the validator's path of each error (JSON pointers), for tools */
+    readonly paths: string[] = [],
   ) {
     super(message);
     this.name = 'InitiateError';
@@ -55,7 +57,8 @@ export function admit(body: unknown, registry: Registry, firmwareBusy: ReadonlyM
   try {
     b = check('mgmtRequestBody', body);
   } catch (err) {
-    throw new InitiateError(`invalid request: ${(err as ValidationError).message}`, 400);
+    const e = err as ValidationError;
+    throw new InitiateError(`invalid request: ${e.message}`, 400, [], e.paths ?? []);
   }
   const plan = planFor(b.action);
   const parameterMap: Record<string, string> = {};

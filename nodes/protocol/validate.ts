@@ -5,6 +5,7 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import * as M from './messages';
+import { errorPaths, errorsText } from './error-text';
 import { BOUNDS, BoundsError, checkBounds, excerpt, jsonLength, type Bounds } from './bounds';
 
 const ajv = new Ajv({ allErrors: false, strict: false });
@@ -75,25 +76,26 @@ export function compile<T>(schema: Record<string, unknown>): (data: unknown) => 
 
 export class ValidationError extends Error {
   readonly rc = 400;
+  /** the validator's path of each error (JSON pointers, "" for the whole value), for tools */
+  readonly paths: string[];
   constructor(
     message: string,
     readonly errors: ErrorObject[] = [],
   ) {
     super(message);
     this.name = 'ValidationError';
+    this.paths = errorPaths(errors);
   }
 }
 
 /**
- * The schema errors as a short text. The path of an error is made of the sender's keys: it is quoted
- * as an escaped excerpt, never whole (a 60,000-character key must not come back in the answer).
+ * The schema errors as a short text in words (nodes/protocol/error-text.ts). The path of an error
+ * is made of the sender's keys: it is quoted as an escaped excerpt, never whole (a 60,000-character
+ * key must not come back in the answer).
  */
 export function formatErrors(errors: ErrorObject[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'invalid';
-  return errors
-    .slice(0, 3)
-    .map((e) => `${e.instancePath ? excerpt(e.instancePath, 80) : '(root)'} ${e.message}${e.params && 'allowedValues' in e.params ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''}`)
-    .join('; ');
+  return errorsText(errors);
 }
 
 export function isValid<N extends SchemaName>(name: N, data: unknown): data is MessageTypes[N] {

@@ -327,7 +327,8 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
     let e: HttpError;
     if (err instanceof HttpError) e = err;
     else if (err instanceof InitiateError) {
-      const props = err.devices.slice(0, 100).map((d) => `${d.typeId}:${d.deviceId}`);
+      // the devices at fault, or for an invalid body the validator's paths (e.g. "/devices/0/deviceId")
+      const props = err.paths.length ? err.paths : err.devices.slice(0, 100).map((d) => `${d.typeId}:${d.deviceId}`);
       e = new HttpError(err.statusCode, INITIATE_IDS[err.statusCode], err.message, props);
     } else if (err instanceof QueryError) {
       e = new HttpError(400, 'invalid-query', t('invalid-query', { name: err.parameter, reason: t('reason-bookmark') }));

@@ -150,23 +150,25 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
 
   it('400 with the validation error for invalid bodies, 404 for an unknown device, 403 for a device without the action; nothing is launched', async () => {
     const before = (await get(`${R}?_limit=100`)).json.results.length;
-    const invalid: [unknown, RegExp][] = [
-      [{ devices: thermo(1) }, /action/],
-      [{ action: 'device/reboot' }, /devices/],
-      [{ action: 'device/reboot', devices: [] }, /devices/],
-      [{ action: 'device/explode', devices: thermo(1) }, /action/],
-      [{ action: 'device/reboot', devices: [{ typeId: 'thermo' }] }, /deviceId/],
-      [{ action: 'device/reboot', devices: thermo(1), extra: 1 }, /additional/],
+    // messages in words, the validator's paths in exception.properties (checked below for the first five)
+    const invalid: [unknown, RegExp, string[]?][] = [
+      [{ devices: thermo(1) }, /^invalid request: action is missing$/, ['/action']],
+      [{ action: 'device/reboot' }, /^invalid request: devices is missing$/, ['/devices']],
+      [{ action: 'device/reboot', devices: [] }, /^invalid request: devices must list at least one item$/, ['/devices']],
+      [{ action: 'device/explode', devices: thermo(1) }, /^invalid request: action must be one of device\/reboot, device\/factoryReset, firmware\/download, firmware\/update, or a custom action/, ['/action']],
+      [{ action: 'device/reboot', devices: [{ typeId: 'thermo' }] }, /^invalid request: devices\[0\]\.deviceId is missing$/, ['/devices/0/deviceId']],
+      [{ action: 'device/reboot', devices: thermo(1), extra: 1 }, /does not take: "extra"/],
       [{ action: 'device/reboot', devices: [...thermo(1), ...thermo(1)] }, /twice/],
       [{ action: 'device/reboot', devices: thermo(5001) }, /5000/],
       [[1, 2], /object/],
       ['reboot', /object/],
     ];
-    for (const [body, re] of invalid) {
+    for (const [body, re, paths] of invalid) {
       const r = await post(body);
       assert.equal(r.status, 400, JSON.stringify(body).slice(0, 80));
       assert.match(r.json.message, re);
       assert.equal(r.json.exception.id, 'invalid-request');
+      if (paths) assert.deepEqual(r.json.exception.properties, paths);
     }
     const unknown = await post({ action: 'device/reboot', devices: [...thermo(2), { typeId: 'thermo', deviceId: 'ghost' }] });
     assert.equal(unknown.status, 404);

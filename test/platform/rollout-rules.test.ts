@@ -26,7 +26,7 @@ describe('platform/rollout rules', () => {
       [{ ...base, window: { hours: [{ from: '25:00', to: '02:00' }] } }, /hours/],
       [{ ...base, window: { start: 'tomorrow' } }, /ISO 8601/],
       [{ ...base, verify: {} }, /verify needs/],
-      [{ ...base, unknown: 1 }, /additional/],
+      [{ ...base, unknown: 1 }, /does not take: "unknown"/],
       [{ ...base, action: 'device/explode' }, /action/],
     ];
     for (const [def, re] of bad) assert.throws(() => checkDefinition(def), re, JSON.stringify(def));
