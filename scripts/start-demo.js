@@ -14,7 +14,8 @@ const { spawn } = require('child_process');
 const crypto = require('crypto');
 
 const root = path.join(__dirname, '..');
-const userDir = path.join(root, '.demo');
+// IOTDM_DEMO_DIR: another user directory (the README test runs the demo in a temporary one)
+const userDir = process.env.IOTDM_DEMO_DIR ? path.resolve(process.env.IOTDM_DEMO_DIR) : path.join(root, '.demo');
 const keep = process.argv.includes('--keep');
 const uiPort = Number(process.env.PORT || 1880);
 const mqttPort = Number(process.env.IOTDM_MQTT_PORT || 1883);
