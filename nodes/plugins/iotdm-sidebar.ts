@@ -12,10 +12,13 @@
  *   POST /iotdm/platforms/:id/requests                        iotdm.write  (the REST body; 202)
  *   POST /iotdm/platforms/:id/requests/:reqId/cancel          iotdm.write
  *   GET  /iotdm/platforms/:id/rollouts, POST …/rollouts/:rolloutId/:command  (rollout-sidebar.ts)
+ *   GET  /iotdm/platforms/:id/enrolment                       iotdm.read   (who may connect, no secrets)
+ *   POST /iotdm/platforms/:id/enrolment[/remove]              iotdm.write  ([{typeId, deviceId, classId?}]; tokens once)
  *
  * A launch goes through the platform's RequestManager.initiate (origin "editor"), the same engine
  * and schema as mgmt-request and the HTTP API, so the request is visible to both.
  */
+import { enrol, enrolmentOf, unenrol, type EnrolmentAnswer } from '../shared/enrolment-calls';
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, NextFunction } from 'express';
 import { InitiateError } from '../platform/request-manager';
@@ -217,6 +220,40 @@ export = function (RED: NodeAPI): void {
       res.status(202).json({ reqId: launched.id, request: launched.details() });
       return undefined;
     }),
+  );
+
+  // enrolment from the sidebar: the same calls as IBM's bulk API (tokens in the answer, once)
+  const enrolText = (key: string, vars?: Record<string, string | number>) => RED._(`iotdm-platform.enrolment.${key}`, vars);
+  const enrolRoute = (call: (node: PlatformNode, body: unknown) => Promise<EnrolmentAnswer> | EnrolmentAnswer) => (req: Request, res: Response) => {
+    res.set('Cache-Control', 'no-store');
+    let node: PlatformNode;
+    try {
+      node = platformOf(req);
+    } catch (err) {
+      res.status((err as HttpError).statusCode).json({ message: (err as Error).message });
+      return;
+    }
+    Promise.resolve()
+      .then(() => call(node, req.body))
+      .then(
+        (a) => res.status(a.statusCode).json(a.payload),
+        (err: Error) => res.status(500).json({ message: t('errors.internal', { error: err.message }) }),
+      );
+  };
+  app.post(
+    '/iotdm/platforms/:id/enrolment',
+    write,
+    enrolRoute((node, body) => enrol(node.enrolment, body, 'sidebar', enrolText)),
+  );
+  app.post(
+    '/iotdm/platforms/:id/enrolment/remove',
+    write,
+    enrolRoute((node, body) => unenrol(node.enrolment, body, enrolText)),
+  );
+  app.get(
+    '/iotdm/platforms/:id/enrolment',
+    read,
+    enrolRoute((node) => enrolmentOf(node.enrolment, {}, enrolText)),
   );
 
   app.post(

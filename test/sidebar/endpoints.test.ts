@@ -198,4 +198,19 @@ describe('sidebar: admin endpoints on a real Node-RED with adminAuth', function 
       ws.close();
     }
   });
+
+  it('enrols from the sidebar: the token once to a writer, the list without secrets to a reader, nothing for a reader to change', async () => {
+    const entry = [{ typeId: 'thermo', deviceId: 'side-1' }];
+    assert.equal((await call(base, 'POST', `${P}/enrolment`, { auth: viewer, body: entry })).status, 401);
+    const added = await call(base, 'POST', `${P}/enrolment`, { auth: admin, body: entry });
+    assert.equal(added.status, 201, added.text);
+    assert.match(added.json[0].authToken, /^[A-Za-z0-9_-]{24}$/);
+    const list = await call(base, 'GET', `${P}/enrolment`, { auth: viewer });
+    assert.equal(list.status, 200);
+    const mine = list.json.results.find((e: { deviceId: string }) => e.deviceId === 'side-1');
+    assert.deepEqual([mine.origin, mine.hasToken], ['sidebar', true]);
+    assert.ok(!list.text.includes(added.json[0].authToken) && !/scrypt/.test(list.text));
+    assert.equal((await call(base, 'POST', `${P}/enrolment/remove`, { auth: viewer, body: entry })).status, 401);
+    assert.equal((await call(base, 'POST', `${P}/enrolment/remove`, { auth: admin, body: entry })).status, 200);
+  });
 });
