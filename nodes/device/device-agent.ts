@@ -157,7 +157,7 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
     if (key === deviceKey(this.identity)) throw new Error('a gateway cannot remove itself');
     const e = this.entry(device);
     try {
-      if (this.lifecycle.running && e.state === 'managed') await this.request(device, 'unmanage');
+      if (this.lifecycle.running && e.state !== 'unmanaged') await this.request(device, 'unmanage');
     } finally {
       this.deviceSubs.get(key)?.();
       this.deviceSubs.delete(key);
