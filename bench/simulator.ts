@@ -152,8 +152,8 @@ function onMessage(client: MqttClient, topic: string, payload: Buffer): void {
   }
   const reqId = req.reqId;
   const base = `iotdevice-1/type/${t}/id/${deviceId}/`;
-  const answer = (rc: number, d?: unknown) => publish(client, `${base}response`, d === undefined ? { reqId, rc } : { reqId, rc, d });
-  const notify = (value: Partial<Firmware>) => publish(client, `${base}notify`, { d: { fields: [{ field: 'mgmt.firmware', value }] } });
+  const answer = (rc: number, d?: unknown): void => void publish(client, `${base}response`, d === undefined ? { reqId, rc } : { reqId, rc, d });
+  const notify = (value: Partial<Firmware>): void => void publish(client, `${base}notify`, { d: { fields: [{ field: 'mgmt.firmware', value }] } });
   if (path.startsWith('mgmt/initiate/')) {
     const fault = faults.next(deviceId);
     if (fault === 'timeout') return;
@@ -166,7 +166,7 @@ function onMessage(client: MqttClient, topic: string, payload: Buffer): void {
     case 'mgmt/initiate/device/reboot':
     case 'mgmt/initiate/device/factory_reset':
       answer(202);
-      publish(client, `${base}mgmt/manage`, manageBody(deviceId));
+      void publish(client, `${base}mgmt/manage`, manageBody(deviceId));
       return;
     case 'device/update': {
       const v = req.d?.fields?.find((f) => f.field === 'mgmt.firmware')?.value;
@@ -197,7 +197,7 @@ function onMessage(client: MqttClient, topic: string, payload: Buffer): void {
       // with faults set, an updated device restarts and manages, reporting its version (or its old one)
       if (faults.faults.oldVersion || faults.faults.fail || faults.faults.timeout) {
         if (faults.keepsOldVersion(deviceId)) f.version = '1.0.0';
-        publish(client, `${base}mgmt/manage`, manageBody(deviceId));
+        void publish(client, `${base}mgmt/manage`, manageBody(deviceId));
       }
       return;
     }

@@ -11,7 +11,7 @@ import { Platform } from '../../nodes/platform/platform';
 import { Connection } from '../../nodes/transport/connection';
 import { attachPlatform } from '../../nodes/shared/attach-platform';
 import type { MgmtRequest } from '../../nodes/platform/management-request';
-import { startMosquitto, type RunningMosquitto } from '../support/mosquitto';
+import { startMosquitto } from '../support/mosquitto';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 import { ChaosFleet } from '../support/chaos-fleet';
 

@@ -4,7 +4,6 @@
  * `use-token-auth` and speaks the bare topics; the embedded broker maps them. It prints one JSON line
  * per event; on a reboot or factory reset it answers 202 and exits (the device restarts).
  */
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const iotf = require('ibmiotf');
 
 const say = (event: string, data: Record<string, unknown> = {}) => process.stdout.write(JSON.stringify({ event, ...data }) + '\n');

@@ -8,11 +8,8 @@ import { loadFlow, unloadFlow, getNode, nextMessage, nodeRedHelper } from '../su
 import { makeSelfSignedCert } from '../support/tls';
 import { redRequire } from '../support/red';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const tlsNode = redRequire('@node-red/nodes/core/network/05-tls.js');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const mgmtRequestNode = require('../../nodes/mgmt-request');
 
 /** IBM's client has no port option: it always dials 8883 over TLS (docs/protocol.md §10). */

@@ -11,9 +11,7 @@ import { loadFlow, unloadFlow, getNode, nodeRedHelper, callsOf, waitForCall } fr
 import { freePort } from '../support/ports';
 import { OnceAMinute, excerpt } from '../../nodes/shared/once-a-minute';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const mgmtRequestNode = require('../../nodes/mgmt-request');
 
 /** One MQTT 5 CONNECT: resolves with the CONNACK's error (mqtt.js rejects the connection). */
@@ -92,7 +90,7 @@ describe('shared/once-a-minute', () => {
   });
 
   it('keeps at most a thousand keys', () => {
-    let t = 0;
+    const t = 0;
     let n = 0;
     const o = new OnceAMinute(() => n++, () => t);
     for (let i = 0; i < 5000; i++) o.note(`k${i}`);

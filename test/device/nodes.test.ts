@@ -6,9 +6,7 @@ import { makeSelfSignedCert, type SelfSigned } from '../support/tls';
 import { redRequire } from '../support/red';
 
 // the compiled node modules, as Node-RED loads them
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const deviceNode = require('../../nodes/iotdm-device');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const responderNode = require('../../nodes/device-responder');
 
 const SECRET = 's3cret-pw';
@@ -166,7 +164,6 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
 
 describe('device/iotdm-device over mqtts, with a tls-config node', function () {
   this.timeout(20000);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const tlsNode = redRequire('@node-red/nodes/core/network/05-tls.js');
   let broker: EmbeddedBroker;
   let cert: SelfSigned;

@@ -16,9 +16,7 @@ import { freePort } from '../support/ports';
 import { startFirmwareBroker, until, type Broker } from './fixtures';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const deviceNode = require('../../nodes/iotdm-device');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const firmwareNode = require('../../nodes/firmware-state');
 
 const P = 'iotdm-1/type/thermo/id/N-1';

@@ -5,9 +5,7 @@ import { freePort } from '../support/ports';
 import { Fleet } from './fleet';
 import { captureHttpNode, startHttp, serveHttpNode, call, basic, until, type NodeRedHttp } from './support';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const mgmtRequestNode = require('../../nodes/mgmt-request');
 const NODES = [platformNode, mgmtRequestNode, captureHttpNode];
 

@@ -7,14 +7,10 @@ import { Fleet } from './fleet';
 import { captureHttpNode, serveHttpNode, call, basic, until } from './support';
 import { redRequire } from '../support/red';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const mgmtRequestNode = require('../../nodes/mgmt-request');
 // Node-RED's own inject and comment nodes, as the editor would load them
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const injectNode = redRequire('@node-red/nodes/core/common/20-inject.js');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const commentNode = redRequire('@node-red/nodes/core/common/90-comment.js');
 
 // dist/test/http → the package root

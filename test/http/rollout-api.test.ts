@@ -8,9 +8,7 @@ import { freePort } from '../support/ports';
 import { Fleet } from './fleet';
 import { captureHttpNode, serveHttpNode, call, basic, until } from './support';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const rolloutNode = require('../../nodes/rollout');
 
 const AUTH = basic('key', 'token');

@@ -4,11 +4,8 @@ import { loadFlow, unloadFlow, getNode, nodeRedHelper, callsOf } from '../suppor
 import { freePort } from '../support/ports';
 import { redRequire } from '../support/red';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const mgmtRequestNode = require('../../nodes/mgmt-request');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const catchNode = redRequire('@node-red/nodes/core/common/25-catch.js');
 
 /**

@@ -5,9 +5,7 @@ import { startMosquitto, type RunningMosquitto } from '../support/mosquitto';
 import { Fleet, devices } from '../support/fleet';
 import mqtt from 'mqtt';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const mgmtRequestNode = require('../../nodes/mgmt-request');
 
 async function connected(id: string, timeoutMs = 5000): Promise<void> {

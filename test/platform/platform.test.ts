@@ -28,7 +28,6 @@ async function settle(n = 5) {
 function done(req: MgmtRequest): Promise<MgmtRequest> {
   return new Promise((resolve) => {
     if (req.complete) return resolve(req);
-    req.plan; // keep
     const h = (r: MgmtRequest) => {
       if (r === req) resolve(r);
     };

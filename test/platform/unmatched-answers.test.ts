@@ -8,7 +8,6 @@ import mqtt from 'mqtt';
 import { loadFlow, unloadFlow, getNode, nodeRedHelper, callsOf, waitForCall } from '../support/nodered';
 import { freePort } from '../support/ports';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const platformNode = require('../../nodes/iotdm-platform');
 
 describe('platform: a flood of answers nobody waits for', function () {
