@@ -6,7 +6,6 @@
  * and gates. Every piece of its state is the plain data of state.ts, so it can stop and resume.
  */
 import { deviceKey } from '../../protocol/topics';
-import { MAX_DEVICES } from '../../protocol/messages';
 import { planFor } from '../plans';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
 import type { DeviceRecord } from '../registry';
