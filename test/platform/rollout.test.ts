@@ -246,12 +246,32 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       assert.equal(none.data.counts.total, 0);
     });
 
+    it('waves without a gate overlap: the next starts once the previous one is all launched', async () => {
+      const { rollouts } = await setup(40, { onAction: () => ({ rc: 202, remanageAfterMs: 100 }) });
+      const waves: { index: number; state: string; at: number }[] = [];
+      rollouts.on('wave', (w) => waves.push({ index: w.index, state: w.state, at: Date.now() }));
+      const r = rollouts.create({ action: 'device/reboot', select: { typeId: 'ro' }, waves: [{ size: 10, gate: { successPercent: 100 } }, { size: 10 }] });
+      assert.equal(await finished(rollouts, r.id), 'completed');
+      assert.deepEqual(r.data.waves.map((w) => [w.state, w.counts.success]), [
+        ['completed', 10],
+        ['completed', 10],
+        ['completed', 10],
+        ['completed', 10],
+      ]);
+      const started = (i: number) => waves.findIndex((w) => w.index === i && w.state === 'running');
+      const completed = (i: number) => waves.findIndex((w) => w.index === i && w.state === 'completed');
+      // the gated canary ends before wave 1 starts; waves 1 to 3 have no gate and overlap
+      assert.ok(completed(0) < started(1));
+      assert.ok(started(2) < completed(1), JSON.stringify(waves));
+      assert.ok(started(3) < completed(2), JSON.stringify(waves));
+    });
+
     it('is saved through its store and, taken up by a new manager, goes on where it was', async () => {
       const { rollouts, p, fleet } = await setup(40);
       const store = new MemoryRolloutStore();
       const first = new RolloutManager(p.platform.requests, p.platform.registry, { store, saveDelayMs: 10 });
       const r = first.create({ action: 'device/reboot', select: { typeId: 'ro' }, waves: { size: 10 }, rate: { perMinute: 1200 } });
-      await until(() => r.data.currentWave >= 1 && r.data.counts.inProgress > 0, 10000, 'second wave under way');
+      await until(() => r.data.counts.success >= 10 && r.data.counts.inProgress > 0, 10000, 'second wave under way');
       await first.close();
       const saved = (await store.load())[0];
       assert.equal(saved.state, 'running');

@@ -25,6 +25,8 @@ export interface FleetOptions {
   onAction?: (device: DeviceRef, action: 'reboot' | 'factory_reset', reqId: string) => ActionAnswer;
   username?: string;
   password?: string;
+  /** every device manages again when the fleet reconnects, as real devices do on every connect */
+  remanageOnReconnect?: boolean;
   /** devices that fail, time out or keep their old version (initiates of any action, bench/faults.ts) */
   faults?: Faults;
   /** default: a gateway id of its own for this set of devices (fleetGatewayId) */
@@ -83,6 +85,7 @@ export class Fleet {
     });
     (this.client.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
     this.client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    if (this.opts.remanageOnReconnect) this.client.on('connect', () => this.opts.devices.forEach((d) => this.manage(d)));
     await this.client.subscribeAsync('iotdm-1/type/+/id/+/#', { qos: 1 });
   }
 

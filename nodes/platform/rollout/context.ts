@@ -5,7 +5,7 @@
 import type { RequestManager } from '../request-manager';
 import type { MgmtRequest } from '../management-request';
 import type { Registry } from '../registry';
-import type { FinalOutcome, RolloutState, WaveData } from './state';
+import type { DeviceEntry, FinalOutcome, RolloutState, WaveData } from './state';
 import type { Rollout } from './rollout';
 
 /** One attempt of one device ended (final: no more attempts). */
@@ -35,4 +35,13 @@ export interface RolloutContext {
   device(rollout: Rollout, result: DeviceResult): void;
   wave(rollout: Rollout, wave: WaveData): void;
   state(rollout: Rollout, previous: RolloutState): void;
+}
+
+export function resultOf(rolloutId: string, e: DeviceEntry, outcome: FinalOutcome, final: boolean, retryInMs?: number): DeviceResult {
+  const r: DeviceResult = { rolloutId, wave: e.wave, typeId: e.typeId, deviceId: e.deviceId, attempt: e.attempts, outcome, final };
+  if (e.rc !== undefined) r.rc = e.rc;
+  if (e.reason !== undefined) r.reason = e.reason;
+  if (e.setAside) r.setAside = true;
+  if (retryInMs !== undefined) r.retryInMs = retryInMs;
+  return r;
 }

@@ -9,10 +9,12 @@ import { deviceKey } from '../../protocol/topics';
 import { planFor } from '../plans';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
 import type { DeviceRecord } from '../registry';
-import type { DeviceResult, RolloutContext } from './context';
-import { versionOf } from './definition';
+import { resultOf, type RolloutContext } from './context';
+import { versionOf, type Gate } from './definition';
 import { freeze } from './freeze';
 import { LaunchQueue, requestsOf } from './launch-queue';
+import { Waker } from './waker';
+import { KeyedTimers } from './keyed-timers';
 import { inWindow, startOf } from './window';
 import { allowance, initialPace, launched, succeeded, waitMs } from './pace';
 import { abortReason, backoffMs, gateDecision } from './rules';
@@ -20,20 +22,19 @@ import { FINAL_STATES, zeroCounts, type Counts, type DeviceEntry, type DeviceSta
 
 export type { DeviceResult, RolloutContext } from './context';
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class Rollout {
   private readonly index = new Map<string, number>();
   private readonly requests = new Map<string, MgmtRequest>();
-  private readonly verifyTimers = new Map<number, NodeJS.Timeout>();
+  private readonly verifyTimers = new KeyedTimers();
   private readonly queue: LaunchQueue;
   private inFlight = 0;
-  private timer?: NodeJS.Timeout;
-  private timerAt = Infinity;
-  private tickQueued = false;
+  private readonly waker: Waker;
   /** cancelled executions go back to the queue (a window closed with onEnd "cancel") */
   private requeueCancelled = false;
+  /** no wave before this one is still open (waves without a gate overlap the next) */
+  private oldestOpen = 0;
   private readonly oneType: boolean;
   private readonly version?: string;
 
@@ -44,6 +45,7 @@ export class Rollout {
     this.oneType = !!planFor(data.definition.action).oneType;
     this.version = versionOf(data.definition);
     this.queue = new LaunchQueue(data);
+    this.waker = new Waker(() => this.tick(), ctx.now);
   }
 
   get id(): string {
@@ -59,17 +61,34 @@ export class Rollout {
   /** Start, or take up again after a restart: work interrupted in flight goes back to the queue. */
   start(): void {
     const d = this.data;
+    const finishedMeanwhile: [MgmtRequest, DeviceExecution][] = [];
+    this.queue.wave(d.waves[d.currentWave]);
     d.devices.forEach((e, i) => {
-      this.index.set(deviceKey(e), i);
+      const key = deviceKey(e);
+      this.index.set(key, i);
       if (e.state === 'inProgress' && !e.verifying) {
+        // the engine took up its own requests after a restart: follow them rather than launch again
+        const req = e.reqId ? this.ctx.engine.get(e.reqId) : undefined;
+        const exec = req?.byKey.get(key);
+        if (req && exec) {
+          this.inFlight++;
+          if (!this.requests.has(req.id)) {
+            this.requests.set(req.id, req);
+            this.ctx.track(req, this);
+          }
+          if (exec.complete) finishedMeanwhile.push([req, exec]);
+          return;
+        }
         e.attempts = Math.max(0, e.attempts - 1);
+        e.reqId = undefined;
         this.move(e, 'pending');
+        if (e.attempts === 0) this.queue.again(i);
       }
       if (e.state === 'pending' && e.attempts > 0) this.queue.retry(i, e.retryAt ?? this.ctx.now());
       if (e.state === 'inProgress' && e.verifying) this.armVerify(i);
     });
-    this.queue.wave(d.waves[d.currentWave]);
-    if (!this.final) this.scheduleTick();
+    for (const [req, exec] of finishedMeanwhile) this.onDeviceComplete(req, exec);
+    if (!this.final) this.waker.soon();
   }
 
   // ------------------------------------------------------------------ commands
@@ -82,7 +101,7 @@ export class Rollout {
   resume(): boolean {
     if (this.data.state !== 'paused') return false;
     this.setState('running');
-    this.scheduleTick();
+    this.waker.soon();
     return true;
   }
   approve(): boolean {
@@ -90,7 +109,7 @@ export class Rollout {
     if (this.data.state !== 'waitingApproval' || !wave) return false;
     wave.gate = 'approved';
     this.setState('running');
-    this.scheduleTick();
+    this.waker.soon();
     return true;
   }
   cancel(reason = 'cancelled'): boolean {
@@ -101,11 +120,9 @@ export class Rollout {
 
   /** Stop timers without changing the state (the platform is closing; the data is kept as is). */
   suspend(): void {
-    this.clearTimer();
-    for (const t of this.verifyTimers.values()) clearTimeout(t);
-    this.verifyTimers.clear();
+    this.waker.stop();
+    this.verifyTimers.clearAll();
     this.requests.clear();
-    this.tickQueued = true; // nothing runs any more
   }
 
   // ------------------------------------------------------------------ what the engine and devices say
@@ -116,8 +133,9 @@ export class Rollout {
     const i = this.index.get(exec.key);
     if (i === undefined) return;
     const e = this.data.devices[i];
-    if (e.state !== 'inProgress' || e.verifying) return;
+    if (e.state !== 'inProgress' || e.verifying || e.reqId !== req.id) return;
     this.inFlight--;
+    e.reqId = undefined;
     e.rc = exec.rc;
     e.reason = exec.message;
     if (exec.outcome === 'success') {
@@ -133,7 +151,7 @@ export class Rollout {
         else this.queue.retry(i, this.ctx.now());
       } else this.finalize(e, 'cancelled');
     } else this.failed(i, exec.outcome === 'timedOut' ? 'timedOut' : 'failure');
-    this.scheduleTick();
+    this.waker.soon();
   }
 
   onRequestComplete(req: MgmtRequest): void {
@@ -146,14 +164,14 @@ export class Rollout {
     if (i === undefined) return;
     const e = this.data.devices[i];
     if (e.state !== 'inProgress' || !e.verifying) return;
-    this.clearVerify(i);
+    this.verifyTimers.clear(i);
     e.verifying = undefined;
     const reported = rec.deviceInfo.fwVersion;
     if (reported === this.version) {
       e.reason = undefined;
       this.finalize(e, 'success');
     } else this.failed(i, 'failure', `verification: the device reports fwVersion ${reported ?? '(none)'}, not ${this.version}`);
-    this.scheduleTick();
+    this.waker.soon();
   }
 
   // ------------------------------------------------------------------ device bookkeeping
@@ -172,23 +190,13 @@ export class Rollout {
 
   private armVerify(i: number): void {
     const ms = this.data.definition.verify?.timeoutMs ?? 600_000;
-    this.verifyTimers.set(
-      i,
-      setTimeout(() => {
-        this.verifyTimers.delete(i);
-        const e = this.data.devices[i];
-        if (e.state !== 'inProgress' || !e.verifying) return;
-        e.verifying = undefined;
-        this.failed(i, 'timedOut', `verification: no manage reporting fwVersion ${this.version} within ${ms} ms`);
-        this.scheduleTick();
-      }, Math.min(ms, MAX_TIMER_MS)),
-    );
-  }
-
-  private clearVerify(i: number): void {
-    const t = this.verifyTimers.get(i);
-    if (t) clearTimeout(t);
-    this.verifyTimers.delete(i);
+    this.verifyTimers.set(i, ms, () => {
+      const e = this.data.devices[i];
+      if (e.state !== 'inProgress' || !e.verifying) return;
+      e.verifying = undefined;
+      this.failed(i, 'timedOut', `verification: no manage reporting fwVersion ${this.version} within ${ms} ms`);
+      this.waker.soon();
+    });
   }
 
   /** An attempt failed or timed out: retry after the backoff, or end the device (set aside). */
@@ -210,6 +218,13 @@ export class Rollout {
   private finalize(e: DeviceEntry, outcome: FinalOutcome): void {
     this.move(e, outcome);
     e.retryAt = undefined;
+    // an earlier wave that overlapped the current one ends with its last device
+    const w = this.data.waves[e.wave];
+    if (w && w.state === 'running' && e.wave < this.data.currentWave && !this.final && w.counts.pending === 0 && w.counts.inProgress === 0) {
+      w.state = 'completed';
+      w.completedDateTime = iso(this.ctx.now());
+      this.ctx.wave(this, w);
+    }
     if (outcome === 'success') succeeded(this.data.pace, this.data.definition.rate, 1);
     if (e.attempts > 0) this.report(e, outcome, true);
     if (!this.final && outcome !== 'cancelled') {
@@ -219,12 +234,7 @@ export class Rollout {
   }
 
   private report(e: DeviceEntry, outcome: FinalOutcome, final: boolean, retryInMs?: number): void {
-    const r: DeviceResult = { rolloutId: this.id, wave: e.wave, typeId: e.typeId, deviceId: e.deviceId, attempt: e.attempts, outcome, final };
-    if (e.rc !== undefined) r.rc = e.rc;
-    if (e.reason !== undefined) r.reason = e.reason;
-    if (e.setAside) r.setAside = true;
-    if (retryInMs !== undefined) r.retryInMs = retryInMs;
-    this.ctx.device(this, r);
+    this.ctx.device(this, resultOf(this.id, e, outcome, final, retryInMs));
   }
 
   // ------------------------------------------------------------------ states
@@ -243,13 +253,13 @@ export class Rollout {
   private stop(state: 'aborted' | 'cancelled', reason: string): void {
     this.setState(state, reason);
     this.requeueCancelled = false;
-    this.clearTimer();
+    this.waker.clear();
     for (const req of [...this.requests.values()]) this.ctx.engine.cancel(req.id);
     this.queue.clear();
     const d = this.data;
     d.devices.forEach((e, i) => {
       if (e.state === 'pending' || (e.state === 'inProgress' && e.verifying)) {
-        this.clearVerify(i);
+        this.verifyTimers.clear(i);
         e.verifying = undefined;
         e.reason = reason;
         this.finalize(e, 'cancelled');
@@ -266,43 +276,16 @@ export class Rollout {
 
   // ------------------------------------------------------------------ the scheduler
 
-  private scheduleTick(): void {
-    if (this.tickQueued) return;
-    this.tickQueued = true;
-    setImmediate(() => {
-      this.tickQueued = false;
-      this.tick();
-    });
-  }
-
-  private wake(ms: number): void {
-    const at = this.ctx.now() + ms;
-    if (this.timer && this.timerAt <= at) return;
-    this.clearTimer();
-    this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.tick();
-    }, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
-  }
-
   private tick(): void {
     const d = this.data;
     const now = this.ctx.now();
     if (d.state === 'pending') {
       const start = startOf(d.definition.window);
-      if (start !== undefined && now < start) return this.wake(start - now);
+      if (start !== undefined && now < start) return this.waker.in(start - now);
       this.begin(now);
     }
     if (d.state !== 'running') return;
-    while (this.waveDone()) if (!this.nextWave(now)) return;
+    while (this.waveDone() || this.overlaps()) if (!this.nextWave(now)) return;
     const wave = d.waves[d.currentWave];
     if (wave.state === 'pending') {
       wave.state = 'running';
@@ -320,14 +303,16 @@ export class Rollout {
         }
         this.ctx.changed(this);
       }
-      return this.wake(this.ctx.windowPollMs);
+      return this.waker.in(this.ctx.windowPollMs);
     }
     if (d.windowOpen === false) {
       d.windowOpen = true;
       this.ctx.changed(this);
     }
     this.launch(now, wave);
-    if (window?.days || window?.hours) this.wake(this.ctx.windowPollMs);
+    // all of a gate-less wave is out: the next one starts now
+    if (this.overlaps()) this.waker.soon();
+    if (window?.days || window?.hours) this.waker.in(this.ctx.windowPollMs);
   }
 
   /** Freeze the target and plan the waves. */
@@ -347,26 +332,45 @@ export class Rollout {
     this.setState('running');
   }
 
+  private gateOf(w: WaveData): Gate | undefined {
+    const specs = Array.isArray(this.data.definition.waves) ? this.data.definition.waves : [this.data.definition.waves];
+    return specs[Math.min(w.index, specs.length - 1)].gate ?? this.data.definition.gate;
+  }
+
+  /** The current wave has ended; a gate judges only once every earlier wave has ended too. */
   private waveDone(): boolean {
-    const w = this.data.waves[this.data.currentWave];
-    return !w || (w.counts.pending === 0 && w.counts.inProgress === 0);
+    const d = this.data;
+    const w = d.waves[d.currentWave];
+    if (!w) return true;
+    if (w.counts.pending || w.counts.inProgress) return false;
+    if (!this.gateOf(w)) return true;
+    for (; this.oldestOpen < d.currentWave; this.oldestOpen++) if (d.waves[this.oldestOpen].state !== 'completed') return false;
+    return true;
+  }
+
+  /** A wave without a gate whose devices were all tried: the next one starts while it ends. */
+  private overlaps(): boolean {
+    const d = this.data;
+    const w = d.waves[d.currentWave];
+    return !!w && w.state === 'running' && d.currentWave < d.waves.length - 1 && !this.gateOf(w) && !this.queue.untried(w);
   }
 
   /** The current wave is done: pass its gate to the next, or wait; false while it waits. */
   private nextWave(now: number): boolean {
     const d = this.data;
     const w = d.waves[d.currentWave];
-    if (w && w.state !== 'completed') {
+    if (w && w.state !== 'completed' && w.counts.pending === 0 && w.counts.inProgress === 0) {
       w.state = 'completed';
       w.completedDateTime = iso(now);
       this.ctx.wave(this, w);
     }
     if (!w || d.currentWave >= d.waves.length - 1) {
+      // earlier waves that overlapped may still be ending
+      if (d.counts.pending + d.counts.inProgress > 0) return false;
       this.setState('completed');
       return false;
     }
-    const specs = Array.isArray(d.definition.waves) ? d.definition.waves : [d.definition.waves];
-    const gate = specs[Math.min(w.index, specs.length - 1)].gate ?? d.definition.gate;
+    const gate = this.gateOf(w);
     if (w.gate === undefined) {
       const g = gateDecision(gate, w.counts);
       if (!g.go) {
@@ -375,14 +379,14 @@ export class Rollout {
         this.ctx.wave(this, w);
         if (g.wait === 'approval') this.setState('waitingApproval', g.reason);
         else if (g.wait === 'threshold') this.setState('paused', g.reason);
-        else this.wake(w.gateUntil! - now);
+        else this.waker.in(w.gateUntil! - now);
         return false;
       }
       w.gate = gate ? 'passed' : 'none';
-      this.ctx.wave(this, w);
+      if (gate) this.ctx.wave(this, w);
     } else if (w.gate === 'waiting') {
       if (now < (w.gateUntil ?? 0)) {
-        this.wake(w.gateUntil! - now);
+        this.waker.in(w.gateUntil! - now);
         return false;
       }
       w.gate = 'waited';
@@ -404,7 +408,7 @@ export class Rollout {
     // a capped rollout goes on when a device finishes; a paced one when its next token is there
     const paced = untried && !(cap !== undefined && this.inFlight >= cap) ? waitMs(d.pace, now) : Infinity;
     const next = Math.min(this.queue.nextRetryIn(now), paced);
-    if (next !== Infinity) this.wake(Math.max(next, 1));
+    if (next !== Infinity) this.waker.in(Math.max(next, 1));
   }
 
   private send(batch: DeviceEntry[], now: number): void {
@@ -424,11 +428,13 @@ export class Rollout {
       if (d.definition.timeout !== undefined) body.timeout = d.definition.timeout;
       try {
         const req = this.ctx.engine.initiate(body, { origin: `rollout:${this.id}` });
+        for (const e of chunk) e.reqId = req.id;
         this.requests.set(req.id, req);
         this.ctx.track(req, this);
       } catch (err) {
         for (const e of chunk) {
           this.inFlight--;
+          e.reqId = undefined;
           this.failed(this.index.get(deviceKey(e))!, 'failure', (err as Error).message);
         }
       }

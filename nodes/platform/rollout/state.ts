@@ -35,6 +35,8 @@ export interface DeviceEntry {
   attempts: number;
   /** waiting for the next manage to report the version sent */
   verifying?: boolean;
+  /** the management request of its attempt in flight (the engine resumes it after a restart) */
+  reqId?: string;
   /** a retry waits until this time (ms) */
   retryAt?: number;
   rc?: number;
