@@ -156,6 +156,8 @@ export = function (RED: NodeAPI): void {
       if (config.broker !== 'external') {
         if (config.tls && (!tls?.cert || !tls?.key)) throw new Error(RED._('iotdm-platform.errors.tls-needs-cert'));
         own = platformCredential(node.id);
+        // one username/password for every client was the embedded broker's login before enrolment
+        if (creds.username || creds.password) node.warn(RED._('iotdm-platform.errors.embedded-login-ignored'));
         node.broker = await startEmbeddedBroker({
           port: configNumber(config.port, 1883),
           host: config.bind || '127.0.0.1',
