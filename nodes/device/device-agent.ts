@@ -23,6 +23,7 @@ import { HandlerTable } from './handler-table';
 import { PendingRequests, responseOf } from './pending-requests';
 import { Answers } from './answers';
 import { FieldRouter } from './field-router';
+import { RepeatedRequests } from './repeated-requests';
 import { RequestRouter } from './request-router';
 import { ManageLifecycle } from './manage-lifecycle';
 
@@ -86,7 +87,7 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
     this.pending = new PendingRequests(connection, this.opts.requestTimeoutMs);
     const answers = new Answers(connection, this);
     this.fields = new FieldRouter(this.handlers, answers, this, this.opts.handlerTimeoutMs);
-    this.router = new RequestRouter({ entries: this.entries, handlers: this.handlers, pending: this.pending, answers, fields: this.fields, events: this });
+    this.router = new RequestRouter({ entries: this.entries, handlers: this.handlers, pending: this.pending, answers, fields: this.fields, events: this, repeated: new RepeatedRequests() });
     const supports = () => this.handlers.supports();
     this.lifecycle = new ManageLifecycle({ port: connection, entries: this.entries, pending: this.pending, supports, events: this }, lifetime, this.opts);
   }

@@ -15,6 +15,7 @@ import type { HandlerTable } from './handler-table';
 import type { PendingRequests } from './pending-requests';
 import type { Answers } from './answers';
 import type { FieldMessage, FieldRouter } from './field-router';
+import type { RepeatedRequests } from './repeated-requests';
 
 /** What a request of the platform asks, validated by its schema: fields to route, or an action. */
 type Inbound = FieldMessage | { op: 'action'; body: ActionRequest['body'] };
@@ -46,6 +47,8 @@ export interface RouterParts {
   answers: Answers;
   fields: FieldRouter;
   events: AgentEmit;
+  /** actions already asked, with their answers (repeated-requests.ts) */
+  repeated: RepeatedRequests;
 }
 
 export class RequestRouter {
@@ -125,7 +128,21 @@ export class RequestRouter {
       this.parts.events.emit('unhandled', { device: e.device, topic, reqId: body.reqId, action });
       return;
     }
-    const r = answers.to(e, body.reqId, topic);
+    // the same request again (redelivered, or asked again): its answer again, the action not twice
+    const before = this.parts.repeated.seenBefore(e.key, body.reqId);
+    if (before !== undefined) {
+      if (before) answers.auto(e, body.reqId, before.rc, before.message, topic, before.d as Record<string, unknown> | undefined);
+      this.parts.events.emit('debug', `${action} ${body.reqId} for ${e.key} asked again: ${before ? `answered ${before.rc} again` : 'still running'}`);
+      return;
+    }
+    const first = answers.to(e, body.reqId, topic);
+    const r = {
+      ...first,
+      reply: (rc: number, message?: string, d?: Record<string, unknown>) => {
+        if (!first.answered()) this.parts.repeated.answered(e.key, body.reqId, { rc, message, d });
+        return first.reply(rc, message, d);
+      },
+    };
     const req: ActionRequest = { action, device: e.device, topic, reqId: body.reqId, body, bundleId, actionId, ...r };
     answers.invoke(() => h.onAction!(req), r, { device: e.device, topic, reqId: body.reqId, action });
   }

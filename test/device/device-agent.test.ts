@@ -151,6 +151,27 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       assert.equal(platform.received.filter((m) => m.json?.reqId === 'f1').length, 1);
     });
 
+    it('a request asked again with the same reqId is answered again and does not run twice', async () => {
+      const { agent } = await agentFor();
+      let runs = 0;
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      agent.addHandler({ actions: ['reboot'], supports: { deviceActions: true }, onAction: async (r) => (runs++, await held, r.reply(202)) });
+      const reboot = 'iotdm-1/type/thermo/id/T-1/mgmt/initiate/device/reboot';
+      await platform.publish(reboot, { reqId: 'again-1' });
+      await platform.publish(reboot, { reqId: 'again-1' }); // while the first still runs: no second answer
+      await sleep(100);
+      assert.equal(platform.received.filter((m) => m.json?.reqId === 'again-1').length, 0);
+      release();
+      await platform.response('again-1');
+      await platform.publish(reboot, { reqId: 'again-1' }); // after the answer: the same answer again
+      await platform.waitCount((m) => m.topic === RESPONSE && m.json?.reqId === 'again-1', 2);
+      await sleep(100);
+      const answers = platform.received.filter((m) => m.topic === RESPONSE && m.json?.reqId === 'again-1').map((m) => m.text);
+      assert.deepEqual(answers, ['{"reqId":"again-1","rc":202}', '{"reqId":"again-1","rc":202}']);
+      assert.equal(runs, 1);
+    });
+
     it('answers 500 when a handler throws', async () => {
       const { agent } = await agentFor();
       const errors: unknown[] = [];
