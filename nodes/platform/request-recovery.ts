@@ -97,16 +97,33 @@ export class RequestRecovery extends RequestEngine {
 
   protected override send(exec: DeviceExecution, step: Parameters<RequestEngine['send']>[1]): void {
     super.send(exec, step);
-    if (exec.reqId && (this.deadlines.offline || this.now().getTime() < this.settlingUntil)) this.mayBeLost.set(exec, exec.reqId);
+    const reqId = exec.reqId;
+    if (!reqId || !(this.deadlines.offline || this.now().getTime() < this.settlingUntil)) return;
+    // sent while devices may still be coming back: asked again when the device manages, or once
+    // more after half the answer timeout
+    this.mayBeLost.set(exec, reqId);
+    this.deadlines.clear(exec.timer);
+    exec.timer = this.deadlines.arm(this.options.responseTimeoutMs / 2, () => {
+      if (!exec.complete && exec.reqId === reqId) this.askAgain(exec, true);
+    });
   }
 
-  /** The pending exchange again, same reqId; a firmware initiate is checked by an observe first. */
-  private askAgain(exec: DeviceExecution): void {
+  /**
+   * The pending exchange again, same reqId; a firmware initiate is checked by an observe first.
+   * Unanswered after half the answer timeout, it is asked once more (a device that reconnects
+   * later and does not manage on connect missed the first), then times out after the other half.
+   */
+  private askAgain(exec: DeviceExecution, last = false): void {
     const step = this.currentStep(exec);
     if (step?.kind !== 'exchange' || !exec.sent) return;
-    if (step.firmwareView) return this.resync(exec);
+    const reqId = exec.reqId;
     this.deadlines.clear(exec.timer);
-    exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
+    exec.timer = this.deadlines.arm(this.options.responseTimeoutMs / 2, () => {
+      if (exec.complete || exec.reqId !== reqId) return;
+      if (last) this.timeout(exec, step.timeoutReason);
+      else this.askAgain(exec, true);
+    });
+    if (step.firmwareView) return this.resync(exec);
     const sent = exec.sent;
     sent.acked = false;
     this.publish(sent.topic, sent.payload).then(

@@ -23,7 +23,9 @@ describe('storage/journal', () => {
     j.drop('request:1');
     j.put('request:2', 'y', { s: 1 });
     await j.close();
-    const again = await new Journal({ file }).load();
+    const j2 = new Journal({ file });
+    const again = await j2.load();
+    await j2.close();
     assert.deepEqual([...again.keys()].sort(), ['devices', 'request:2']);
     assert.deepEqual([...again.get('devices')!], [['b', { n: 4 }]]);
     assert.deepEqual(again.get('request:2')!.get('y'), { s: 1 });
@@ -37,7 +39,9 @@ describe('storage/journal', () => {
     assert.deepEqual([...first.get('devices')!.keys()], ['a']);
     j.put('devices', 'c', 3);
     await j.close();
-    const second = await new Journal({ file }).load();
+    const j2 = new Journal({ file });
+    const second = await j2.load();
+    await j2.close();
     assert.deepEqual([...second.get('devices')!.entries()], [['a', 1], ['c', 3]]);
   });
 
@@ -52,7 +56,9 @@ describe('storage/journal', () => {
     await j.close();
     const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
     assert.ok(lines < 200, `${lines} lines after compaction (200 written)`);
-    const again = await new Journal({ file }).load();
+    const j2 = new Journal({ file });
+    const again = await j2.load();
+    await j2.close();
     assert.equal(again.get('devices')!.size, 10);
     assert.deepEqual(again.get('devices')!.get('d7'), { round: 19 });
   });
