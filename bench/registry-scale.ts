@@ -12,7 +12,10 @@ import { RolloutManager } from '../nodes/platform/rollout/rollout-manager';
 import { listDevices } from '../nodes/plugins/device-listing';
 import { collectGarbage } from './measure';
 
-const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const SIZES = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 const heap = () => {
   collectGarbage();

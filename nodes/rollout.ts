@@ -74,7 +74,16 @@ export = function (RED: NodeAPI): void {
         return;
       }
       const c = d.counts;
-      const fill = d.state === 'running' ? 'blue' : d.state === 'completed' ? (c.failure + c.timedOut + c.cancelled ? 'yellow' : 'green') : d.state === 'aborted' ? 'red' : 'yellow';
+      const fill =
+        d.state === 'running'
+          ? 'blue'
+          : d.state === 'completed'
+            ? c.failure + c.timedOut + c.cancelled
+              ? 'yellow'
+              : 'green'
+            : d.state === 'aborted'
+              ? 'red'
+              : 'yellow';
       node.status({
         fill,
         shape: d.state === 'running' ? 'ring' : 'dot',

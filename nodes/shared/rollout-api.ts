@@ -19,7 +19,11 @@ export type RolloutTranslate = (key: RolloutApiKey, vars?: Record<string, string
 const DEVICE_STATES: readonly DeviceState[] = ['pending', 'inProgress', 'success', 'failure', 'timedOut', 'cancelled'];
 const ERROR_IDS: Record<RolloutError['statusCode'], string> = { 400: 'invalid-rollout', 404: 'not-found', 409: 'rollout-conflict' };
 
-export function rolloutRoutes(rollouts: () => RolloutManager | undefined, t: RolloutTranslate, ready: () => Promise<unknown> = async () => undefined): ExtraRoutes {
+export function rolloutRoutes(
+  rollouts: () => RolloutManager | undefined,
+  t: RolloutTranslate,
+  ready: () => Promise<unknown> = async () => undefined,
+): ExtraRoutes {
   const route = (allow: string[], serve: (x: RouteContext, m: RolloutManager) => void | Promise<void>): ExtraRoute => ({
     allow,
     async serve(x) {

@@ -43,13 +43,20 @@ describe('http API and node: rollouts', function () {
     const devs = collect('dev');
     const waves = collect('wave');
     const states = collect('state');
-    const created = await call(web.url, 'POST', R, { auth: AUTH, body: { action: 'device/reboot', select: { typeId: 'kit' }, waves: [{ size: 10, gate: { approval: true } }, { percent: 50 }] } });
+    const created = await call(web.url, 'POST', R, {
+      auth: AUTH,
+      body: { action: 'device/reboot', select: { typeId: 'kit' }, waves: [{ size: 10, gate: { approval: true } }, { percent: 50 }] },
+    });
     assert.equal(created.status, 202, created.text);
     const id = created.json.rolloutId as string;
-    const waiting = await until(async () => {
-      const r = await call(web.url, 'GET', `${R}/${id}`, { auth: AUTH });
-      return r.json.state === 'waitingApproval' && r.json;
-    }, 10000, 'waiting for approval');
+    const waiting = await until(
+      async () => {
+        const r = await call(web.url, 'GET', `${R}/${id}`, { auth: AUTH });
+        return r.json.state === 'waitingApproval' && r.json;
+      },
+      10000,
+      'waiting for approval',
+    );
     assert.equal(waiting.rolloutId, id);
     assert.equal(waiting.action, 'device/reboot');
     assert.deepEqual(Object.keys(waiting.counts).sort(), ['cancelled', 'failure', 'inProgress', 'pending', 'success', 'timedOut', 'total']);
@@ -91,7 +98,10 @@ describe('http API and node: rollouts', function () {
 
   it('refuses what it must: 401, 400 with the reason, 404, 405, 409', async () => {
     assert.equal((await call(web.url, 'GET', R, { auth: basic('key', 'wrong') })).status, 401);
-    const bad = await call(web.url, 'POST', R, { auth: AUTH, body: { action: 'device/reboot', select: {}, waves: { size: 1 }, rate: { ramp: { factor: 9, every: 1 } } } });
+    const bad = await call(web.url, 'POST', R, {
+      auth: AUTH,
+      body: { action: 'device/reboot', select: {}, waves: { size: 1 }, rate: { ramp: { factor: 9, every: 1 } } },
+    });
     assert.equal(bad.status, 400);
     assert.match(bad.json.message, /factor/);
     assert.equal(bad.json.exception.id, 'invalid-rollout');

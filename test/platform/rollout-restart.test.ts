@@ -60,7 +60,11 @@ describe('rollout node across a Node-RED restart', function () {
       after = await get();
     }
     assert.equal(after.state, 'completed', JSON.stringify(after));
-    assert.equal(after.counts.success, 60, JSON.stringify(after.counts) + JSON.stringify((await post({ command: 'devices', rolloutId, state: 'failure' })).body));
+    assert.equal(
+      after.counts.success,
+      60,
+      JSON.stringify(after.counts) + JSON.stringify((await post({ command: 'devices', rolloutId, state: 'failure' })).body),
+    );
     assert.deepEqual(
       after.waves.map((w: { state: string }) => w.state),
       ['completed', 'completed', 'completed'],

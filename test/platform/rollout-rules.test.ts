@@ -79,6 +79,9 @@ describe('platform/rollout rules', () => {
     assert.equal(gateDecision({ successPercent: 61 }, { ...c, total: 10 }).go, false);
     assert.equal(gateDecision({ approval: true }, c).go, false);
     assert.deepEqual(gateDecision(undefined, c), { go: true });
-    assert.deepEqual([1, 2, 3].map((n) => backoffMs({ count: 3, backoffMs: 100, factor: 3 }, n)), [100, 300, 900]);
+    assert.deepEqual(
+      [1, 2, 3].map((n) => backoffMs({ count: 3, backoffMs: 100, factor: 3 }, n)),
+      [100, 300, 900],
+    );
   });
 });

@@ -24,7 +24,9 @@ interface Setup {
 }
 
 function finished(rollouts: RolloutManager, id: string, ms = 20000): Promise<RolloutState> {
-  return until(() => !!rollouts.get(id)?.final, ms, `rollout ${id} finished (${JSON.stringify(rollouts.details(id)?.counts)})`).then(() => rollouts.get(id)!.data.state);
+  return until(() => !!rollouts.get(id)?.final, ms, `rollout ${id} finished (${JSON.stringify(rollouts.details(id)?.counts)})`).then(
+    () => rollouts.get(id)!.data.state,
+  );
 }
 
 for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
@@ -46,7 +48,16 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       s = undefined;
     });
 
-    async function setup(n: number, opts: { faults?: Faults; platform?: RequestManagerOptions; firmware?: boolean; now?: () => number; onAction?: ConstructorParameters<typeof Fleet>[0]['onAction'] } = {}): Promise<Setup> {
+    async function setup(
+      n: number,
+      opts: {
+        faults?: Faults;
+        platform?: RequestManagerOptions;
+        firmware?: boolean;
+        now?: () => number;
+        onAction?: ConstructorParameters<typeof Fleet>[0]['onAction'];
+      } = {},
+    ): Promise<Setup> {
       const p = await startPlatform(broker.url, opts.platform ?? {});
       const fleet = new Fleet({
         url: broker.url,
@@ -101,11 +112,20 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
 
     it('pauses at a gate below its threshold, and an approval gate waits for approve', async () => {
       const { rollouts } = await setup(20, { faults: { fail: { devices: ['ro-0000', 'ro-0001'] } } });
-      const r = rollouts.create({ action: 'device/reboot', select: { typeId: 'ro' }, waves: [{ size: 4, gate: { successPercent: 75 } }, { size: 6, gate: { approval: true } }, { size: 10 }] });
-      await until(() => r.data.state === "paused", 10000, "paused at the canary gate").catch((e) => { throw new Error(e.message + JSON.stringify(rollouts.details(r.id))); });
+      const r = rollouts.create({
+        action: 'device/reboot',
+        select: { typeId: 'ro' },
+        waves: [{ size: 4, gate: { successPercent: 75 } }, { size: 6, gate: { approval: true } }, { size: 10 }],
+      });
+      await until(() => r.data.state === 'paused', 10000, 'paused at the canary gate').catch((e) => {
+        throw new Error(e.message + JSON.stringify(rollouts.details(r.id)));
+      });
       assert.match(r.data.reason!, /50% of the wave succeeded, 75% needed/);
       assert.equal(r.data.waves[1].state, 'pending');
-      assert.throws(() => rollouts.command(r.id, 'approve'), (e: RolloutError) => e.statusCode === 409);
+      assert.throws(
+        () => rollouts.command(r.id, 'approve'),
+        (e: RolloutError) => e.statusCode === 409,
+      );
       rollouts.command(r.id, 'resume');
       await until(() => r.data.state === 'waitingApproval', 10000, 'waiting for approval');
       assert.equal(r.data.waves[1].counts.success, 6);
@@ -174,7 +194,12 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       assert.ok(rows._bookmark);
 
       // every attempt times out: three retries, then set aside and reported
-      const r2 = rollouts.create({ action: 'device/reboot', devices: [{ typeId: 'ro', deviceId: 'ro-0002' }], waves: { size: 1 }, retries: { timedOut: { count: 1, backoffMs: 10 } } });
+      const r2 = rollouts.create({
+        action: 'device/reboot',
+        devices: [{ typeId: 'ro', deviceId: 'ro-0002' }],
+        waves: { size: 1 },
+        retries: { timedOut: { count: 1, backoffMs: 10 } },
+      });
       s!.fleet.faults.faults.timeout!.attempts = undefined;
       assert.equal(await finished(rollouts, r2.id), 'completed');
       const last = results.filter((x) => x.rolloutId === r2.id);
@@ -186,7 +211,10 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
         ],
       );
       assert.equal(rollouts.details(r2.id)!.setAside, 1);
-      assert.deepEqual(rollouts.devices(r2.id, { setAside: true }).results.map((x) => x.deviceId), ['ro-0002']);
+      assert.deepEqual(
+        rollouts.devices(r2.id, { setAside: true }).results.map((x) => x.deviceId),
+        ['ro-0002'],
+      );
     });
 
     it('stops launching when its window closes mid-rollout, and goes on when it opens again', async () => {
@@ -222,7 +250,10 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       p.platform.requests.on('deviceComplete', (_req, exec) => engineOutcomes.push(`${exec.deviceId}:${exec.outcome}`));
       const r = rollouts.create({
         action: 'firmware/update',
-        parameters: [{ name: 'version', value: '2.0.0' }, { name: 'uri', value: 'http://fw.invalid/2.0.0.bin' }],
+        parameters: [
+          { name: 'version', value: '2.0.0' },
+          { name: 'uri', value: 'http://fw.invalid/2.0.0.bin' },
+        ],
         select: { typeId: 'ro', fwVersionNot: '2.0.0' },
         waves: { size: 8 },
         verify: { timeoutMs: 5000 },
@@ -232,16 +263,27 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       assert.equal(engineOutcomes.filter((o) => o.endsWith(':success')).length, 8);
       assert.equal(r.data.counts.success, 7);
       const bad = rollouts.devices(r.id, { state: 'failure' }).results;
-      assert.deepEqual(bad.map((x) => x.deviceId), ['ro-0003']);
+      assert.deepEqual(
+        bad.map((x) => x.deviceId),
+        ['ro-0003'],
+      );
       assert.match(bad[0].reason!, /reports fwVersion 1\.0\.0, not 2\.0\.0/);
 
       fleet.faults.faults.oldVersion = undefined;
       const again = rollouts.rerun(r.id);
       assert.equal(again.data.rerunOf, r.id);
       assert.equal(await finished(rollouts, again.id), 'completed');
-      assert.deepEqual(again.data.devices.map((x) => [x.deviceId, x.state]), [['ro-0003', 'success']]);
+      assert.deepEqual(
+        again.data.devices.map((x) => [x.deviceId, x.state]),
+        [['ro-0003', 'success']],
+      );
       // a selection by version leaves out the devices already updated
-      const none = rollouts.create({ action: 'firmware/update', parameters: [{ name: 'version', value: '2.0.0' }], select: { typeId: 'ro', fwVersionNot: '2.0.0' }, waves: { size: 8 } });
+      const none = rollouts.create({
+        action: 'firmware/update',
+        parameters: [{ name: 'version', value: '2.0.0' }],
+        select: { typeId: 'ro', fwVersionNot: '2.0.0' },
+        waves: { size: 8 },
+      });
       assert.equal(await finished(rollouts, none.id), 'completed');
       assert.equal(none.data.counts.total, 0);
     });
@@ -252,12 +294,15 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       rollouts.on('wave', (w) => waves.push({ index: w.index, state: w.state, at: Date.now() }));
       const r = rollouts.create({ action: 'device/reboot', select: { typeId: 'ro' }, waves: [{ size: 10, gate: { successPercent: 100 } }, { size: 10 }] });
       assert.equal(await finished(rollouts, r.id), 'completed');
-      assert.deepEqual(r.data.waves.map((w) => [w.state, w.counts.success]), [
-        ['completed', 10],
-        ['completed', 10],
-        ['completed', 10],
-        ['completed', 10],
-      ]);
+      assert.deepEqual(
+        r.data.waves.map((w) => [w.state, w.counts.success]),
+        [
+          ['completed', 10],
+          ['completed', 10],
+          ['completed', 10],
+          ['completed', 10],
+        ],
+      );
       const started = (i: number) => waves.findIndex((w) => w.index === i && w.state === 'running');
       const completed = (i: number) => waves.findIndex((w) => w.index === i && w.state === 'completed');
       // the gated canary ends before wave 1 starts; waves 1 to 3 have no gate and overlap

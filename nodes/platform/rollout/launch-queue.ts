@@ -6,6 +6,13 @@
 import { MAX_DEVICES } from '../../protocol/messages';
 import type { DeviceEntry, WaveData } from './state';
 
+/**
+ * Devices launched in one event-loop turn at most: a request of 5,000 devices is admitted in one
+ * synchronous pass of the engine (its body checked, each device looked up), which at 5,000 held the
+ * event loop for tens of milliseconds; waves of any size go out as requests of at most this many.
+ */
+export const LAUNCH_PER_TURN = 1000;
+
 /** The management requests of a batch: at most 5,000 devices each, of one type when the action wants it. */
 export function requestsOf(batch: DeviceEntry[], oneType: boolean): DeviceEntry[][] {
   const groups = new Map<string, DeviceEntry[]>();

@@ -16,7 +16,19 @@ import type { DeviceRecord, Registry } from '../registry';
 import { checkDefinition, MAX_LISTED_DEVICES, type RolloutDefinition } from './definition';
 import { initialPace } from './pace';
 import { Rollout, type DeviceResult } from './rollout';
-import { isRolloutData, zeroCounts, type Counts, type DeviceEntry, type DeviceState, type GateState, type RolloutData, type RolloutState, type RolloutStore, type WaveData, type WaveState } from './state';
+import {
+  isRolloutData,
+  zeroCounts,
+  type Counts,
+  type DeviceEntry,
+  type DeviceState,
+  type GateState,
+  type RolloutData,
+  type RolloutState,
+  type RolloutStore,
+  type WaveData,
+  type WaveState,
+} from './state';
 
 export type RolloutCommand = 'pause' | 'resume' | 'approve' | 'cancel';
 export const ROLLOUT_COMMANDS: readonly RolloutCommand[] = ['pause', 'resume', 'approve', 'cancel'];
@@ -352,7 +364,12 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
       const r = this.rollouts.get(id);
       if (!r) continue;
       // a store serialises what it is given at once: later changes do not race its write
-      const written = store.save(r.data).catch((err: Error) => void this.emit('state', { rolloutId: id, state: r.data.state, previous: r.data.state, reason: `not saved: ${err.message}`, counts: r.counts() }));
+      const written = store
+        .save(r.data)
+        .catch(
+          (err: Error) =>
+            void this.emit('state', { rolloutId: id, state: r.data.state, previous: r.data.state, reason: `not saved: ${err.message}`, counts: r.counts() }),
+        );
       this.saving = this.saving.then(() => written);
     }
     return this.saving;

@@ -12,13 +12,14 @@ import type { DeviceRecord } from '../registry';
 import { resultOf, type RolloutContext } from './context';
 import { versionOf, type Gate } from './definition';
 import { freeze } from './freeze';
-import { LaunchQueue, requestsOf } from './launch-queue';
+import { LaunchQueue, LAUNCH_PER_TURN, requestsOf } from './launch-queue';
 import { Waker } from './waker';
 import { KeyedTimers } from './keyed-timers';
 import { inWindow, startOf } from './window';
 import { allowance, initialPace, launched, succeeded, waitMs } from './pace';
 import { abortReason, backoffMs, gateDecision } from './rules';
-import { FINAL_STATES, zeroCounts, type Counts, type DeviceEntry, type DeviceState, type FinalOutcome, type RolloutData, type RolloutState, type WaveData } from './state';
+import { FINAL_STATES, zeroCounts } from './state';
+import type { Counts, DeviceEntry, DeviceState, FinalOutcome, RolloutData, RolloutState, WaveData } from './state';
 
 export type { DeviceResult, RolloutContext } from './context';
 
@@ -402,8 +403,9 @@ export class Rollout {
   private launch(now: number, wave: WaveData): void {
     const d = this.data;
     const cap = d.definition.rate?.maxInFlight;
-    const batch = this.queue.take(Math.min(allowance(d.pace, now), cap !== undefined ? cap - this.inFlight : Infinity), now, wave);
+    const batch = this.queue.take(Math.min(allowance(d.pace, now), cap !== undefined ? cap - this.inFlight : Infinity, LAUNCH_PER_TURN), now, wave);
     if (batch.length) this.send(batch, now);
+    if (batch.length === LAUNCH_PER_TURN) this.waker.soon(); // the rest on the next turns
     const untried = this.queue.untried(wave);
     // a capped rollout goes on when a device finishes; a paced one when its next token is there
     const paced = untried && !(cap !== undefined && this.inFlight >= cap) ? waitMs(d.pace, now) : Infinity;
@@ -442,7 +444,6 @@ export class Rollout {
     d.updatedDateTime = iso(now);
   }
 
-  /** The counts of the rollout (a copy). */
   counts(): Counts {
     return { ...this.data.counts };
   }
