@@ -69,15 +69,15 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
     const category = page.locator('#red-ui-palette-container-iotdm');
     await category.waitFor();
     for (const [type, label] of [
-      ['iotdm-mgmt-request', 'mgmt-request'],
-      ['iotdm-device-responder', 'device-responder'],
-      ['iotdm-firmware-state', 'firmware-state'],
+      ['iotdm-mgmt-request', 'mgmt request'],
+      ['iotdm-device-responder', 'device responder'],
+      ['iotdm-firmware-state', 'firmware state'],
     ]) {
       const node = category.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
       await node.scrollIntoViewIfNeeded();
-      // the label shown (Node-RED wraps it at the hyphen) is the name users know
+      // the label shown wraps at its space, never at a hyphen
       assert.equal(await node.getAttribute('data-palette-label'), label);
-      assert.equal((await node.locator('.red-ui-palette-label').innerText()).replace(/\s+/g, ''), label);
+      assert.equal((await node.locator('.red-ui-palette-label').innerText()).replace(/\s+/g, ' ').trim(), label);
       const icon = await node.locator('.red-ui-palette-icon').evaluate((el) => getComputedStyle(el).backgroundImage);
       assert.match(icon, /icons\/@iotdm\/node-red-contrib-iotdm\/iotdm-[a-z]+\.svg/, `${type} icon: ${icon}`);
     }
