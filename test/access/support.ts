@@ -9,10 +9,11 @@ import path from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { loadFlow, getNode, type FlowNode, type NodeModule } from '../support/nodered';
 import type { PlatformNode } from '../../nodes/shared/platform-node';
+import { redRequire } from '../support/red';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
-const NR = path.dirname(require.resolve('node-red'));
-const core = (p: string): NodeModule => require(require.resolve(`@node-red/nodes/core/${p}`, { paths: [NR] }));
+// the core nodes of the Node-RED under test (4.1, or 5.0 with IOTDM_NODE_RED: test/support/red.ts)
+const core = (p: string): NodeModule => redRequire(`@node-red/nodes/core/${p}`);
 
 export const NODES: NodeModule[] = [
   require('../../nodes/iotdm-platform'),
