@@ -244,6 +244,32 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       assert.equal(r.data.counts.success, 60);
     });
 
+    it('a window that ends with onEnd cancel cancels what is in flight, and runs it again in the next window', async () => {
+      let offset = Date.parse('2026-01-05T10:30:00Z') - Date.now();
+      const at = (iso: string) => (offset = Date.parse(iso) - Date.now());
+      // devices come back slowly: many are in flight when the window closes
+      const { rollouts, fleet } = await setup(30, { now: () => Date.now() + offset, onAction: () => ({ rc: 202, remanageAfterMs: 400 }) });
+      const r = rollouts.create({
+        action: 'device/reboot',
+        select: { typeId: 'ro' },
+        waves: { size: 30 },
+        rate: { maxInFlight: 10 },
+        window: { hours: [{ from: '10:00', to: '11:00' }], onEnd: 'cancel' },
+      });
+      await until(() => r.inFlightCount === 10, 5000, '10 in flight');
+      at('2026-01-05T11:30:00Z');
+      await until(() => r.data.windowOpen === false && r.inFlightCount === 0, 5000, 'in-flight devices cancelled');
+      assert.equal(r.data.state, 'running');
+      assert.equal(r.data.counts.cancelled, 0, 'cancelled by the window, not ended');
+      assert.equal(r.data.counts.pending, 30 - r.data.counts.success);
+      at('2026-01-06T10:05:00Z');
+      assert.equal(await finished(rollouts, r.id), 'completed');
+      assert.equal(r.data.counts.success, 30);
+      assert.ok(fleet.actions.length > 30, `${fleet.actions.length} initiates: the cancelled devices ran again`);
+      // a cancel by the window is not an attempt
+      assert.ok(r.data.devices.every((e) => e.attempts === 1));
+    });
+
     it('verified success: a device that manages with its old version fails, and its failures re-run as a new rollout', async () => {
       const { rollouts, p, fleet } = await setup(8, { firmware: true, faults: { oldVersion: { devices: ['ro-0003'] } } });
       const engineOutcomes: string[] = [];
