@@ -7,11 +7,12 @@
  * Each scenario gives one row: {scenario, devices, success, failure, timedOut, cancelled, stuck,
  * countedTwice, lostAfterRestart, wallMs}, plus what its must-show needs (`detail`).
  */
+import fs from 'node:fs';
 import { Platform } from '../../nodes/platform/platform';
 import { Connection } from '../../nodes/transport/connection';
 import { attachPlatform } from '../../nodes/shared/attach-platform';
 import type { MgmtRequest } from '../../nodes/platform/management-request';
-import { startMosquitto } from '../support/mosquitto';
+import { startMosquitto, type RunningMosquitto } from '../support/mosquitto';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 import { ChaosFleet } from '../support/chaos-fleet';
 
@@ -40,6 +41,17 @@ const FIRMWARE = [
   { name: 'version', value: '2.0.0' },
   { name: 'name', value: 'fw' },
 ];
+
+/** Wait until mosquitto has saved its database after `t` (ms), so a SIGKILL keeps what was there. */
+async function savedSince(broker: RunningMosquitto, t: number, boundMs = 15_000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  for (;;) {
+    const m = fs.statSync(broker.persistenceFile, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    if (m > t) return;
+    if (Date.now() > deadline) throw new Error(`mosquitto did not save its sessions within ${boundMs} ms`);
+    await sleep(50);
+  }
+}
 
 function waitComplete(p: Platform, req: MgmtRequest, boundMs: number): Promise<void> {
   return new Promise((resolve) => {
@@ -105,7 +117,8 @@ export async function brokerKill(action: 'device/reboot' | 'firmware/download', 
     fleet = new ChaosFleet({ url: broker.url, devices, rebootMs: 600, downloadMs: 600 });
     await fleet.start(false);
     await fleet.manageAll();
-    await sleep(1200); // the broker's autosave holds the platform's session and subscription
+    // the broker's autosave (every second) holds the platform's session and subscription
+    await savedSince(broker, Date.now());
     const rows: ChaosRow[] = [];
     const run = async (scenario: string, body: Record<string, unknown>, kill: boolean) => {
       const reported = new Map<string, number>();

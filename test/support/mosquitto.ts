@@ -27,6 +27,8 @@ export function findMosquitto(): string {
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** where mosquitto saves its sessions when the caller asked for persistence */
+  persistenceFile: string;
   /** the mosquitto process id (the one this helper started) */
   pid(): number | undefined;
   /** SIGKILL the broker (a crash: nothing is flushed) and wait until it is gone */
@@ -65,6 +67,8 @@ export async function startMosquitto(extraConfig = ''): Promise<RunningMosquitto
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iotdm-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
+  // started as root, mosquitto runs as the user `mosquitto`, which must be able to save its sessions here
+  if (/persistence true/.test(extraConfig)) fs.chmodSync(dir, 0o777);
   fs.writeFileSync(
     conf,
     [
@@ -103,6 +107,7 @@ export async function startMosquitto(extraConfig = ''): Promise<RunningMosquitto
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    persistenceFile: path.join(dir, 'mosquitto.db'),
     pid: () => child.pid,
     async kill() {
       if (child.exitCode === null && child.signalCode === null) {
