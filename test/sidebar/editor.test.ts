@@ -91,7 +91,7 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
     // nothing selected in the table: no choice of devices is made for the user
     assert.equal(await page.locator('input[name=iotdm-launch-devices]:checked').count(), 0);
     await page.click('#iotdm-launch-submit');
-    assert.match((await page.textContent('.iotdm-launch-error')) ?? '', /Choose the devices/);
+    await page.waitForFunction(() => /Choose the devices/.test(document.querySelector('.iotdm-launch-error')?.textContent ?? ''));
     await page.check('input[name=iotdm-launch-devices][value=all]');
     await page.click('#iotdm-launch-submit');
     await page.waitForSelector('#iotdm-confirm-launch');
@@ -101,7 +101,7 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
     await screenshot(page, 'sidebar-launch-confirm');
     // "Cancel" sends nothing
     await page.click('#iotdm-confirm-cancel');
-    assert.match((await page.textContent('.iotdm-launch-error')) ?? '', /Not launched/);
+    await page.waitForFunction(() => /Not launched/.test(document.querySelector('.iotdm-launch-error')?.textContent ?? ''));
     const admin = bearer(await token(demo.red.url, 'admin'));
     const r = await fetch(`${demo.red.url}/iotdm/platforms/${DEMO_PLATFORM}/requests`, { headers: { authorization: admin } });
     assert.equal(((await r.json()) as { requests: unknown[] }).requests.length, 0, 'a cancelled launch sent a request');
