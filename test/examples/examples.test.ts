@@ -48,6 +48,8 @@ const SCENARIOS: Record<string, { press: string; expect: { action: string; total
   'http-api.json': [{ press: 'reboot thermo t-1 from the flow', expect: [{ action: 'device/reboot', total: 1 }] }],
   // a rollout reports on its own outputs, not through a mgmt-request: test/platform/rollout*.test.ts run rollouts
   'rollout.json': [],
+  // the page itself is driven in Chromium by test/operator/operator-page.test.ts; its test button here
+  'operator-page.json': [{ press: 'reboot all (test)', expect: [{ action: 'device/reboot', total: 20 }] }],
 };
 
 /** Wire a probe behind output 2 (request complete) of every mgmt-request: it logs the summary. */
