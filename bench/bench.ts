@@ -88,10 +88,13 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--scenarios':
         a.storm = (v ?? '').split(',').includes(STORM);
-        a.scenarios = (v ?? '').split(',').filter((s) => s !== STORM).map((s) => {
-          if (!(SCENARIO_NAMES as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (${[...SCENARIO_NAMES, STORM].join(', ')})`);
-          return s as ScenarioName;
-        });
+        a.scenarios = (v ?? '')
+          .split(',')
+          .filter((s) => s !== STORM)
+          .map((s) => {
+            if (!(SCENARIO_NAMES as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (${[...SCENARIO_NAMES, STORM].join(', ')})`);
+            return s as ScenarioName;
+          });
         i++;
         break;
       case '--brokers':
@@ -230,7 +233,21 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
 }
 
 function table(rows: Row[]): string {
-  const head = ['scenario', 'broker', 'devices', 'ours ms', 'floor ms', 'floor mode', 'ratio', 'target', 'EL p99 ms', 'EL max ms', 'peak RSS MB', 'ours runs ms', 'ok'];
+  const head = [
+    'scenario',
+    'broker',
+    'devices',
+    'ours ms',
+    'floor ms',
+    'floor mode',
+    'ratio',
+    'target',
+    'EL p99 ms',
+    'EL max ms',
+    'peak RSS MB',
+    'ours runs ms',
+    'ok',
+  ];
   const lines = rows.map((r) => [
     r.scenario,
     r.broker,
@@ -247,7 +264,11 @@ function table(rows: Row[]): string {
     r.ratio <= r.targetRatio && r.eventLoopP99Ms <= 50 ? 'yes' : 'MISS',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (l: string[]) => l.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const fmt = (l: string[]) =>
+    l
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
 }
 

@@ -63,7 +63,9 @@ async function floorRun(broker: BenchBroker, sim: Simulator): Promise<number> {
   client.on('connect', subscribe);
   client.on('message', (topic, payload) => {
     const reqId = /"reqId":"([^"]+)"/.exec(payload.toString())?.[1];
-    client.publish(topic.slice(0, topic.length - 'mgmt/manage'.length).replace('iotdevice-1/', 'iotdm-1/') + 'response', `{"reqId":"${reqId}","rc":200}`, { qos: 1 });
+    client.publish(topic.slice(0, topic.length - 'mgmt/manage'.length).replace('iotdevice-1/', 'iotdm-1/') + 'response', `{"reqId":"${reqId}","rc":200}`, {
+      qos: 1,
+    });
   });
   try {
     await until(() => client.connected, 'floor connect');
@@ -116,7 +118,13 @@ async function oursRun(broker: BenchBroker, sim: Simulator, monitor: ProcessMoni
   }
 }
 
-export async function benchManageStorm(broker: BenchBroker, sim: Simulator, monitor: ProcessMonitor, runs: number, log: (s: string) => void): Promise<StormFigures> {
+export async function benchManageStorm(
+  broker: BenchBroker,
+  sim: Simulator,
+  monitor: ProcessMonitor,
+  runs: number,
+  log: (s: string) => void,
+): Promise<StormFigures> {
   const floor: number[] = [];
   const plain: number[] = [];
   const ours: Awaited<ReturnType<typeof oursRun>>[] = [];

@@ -40,9 +40,7 @@ function connected(conn: Connection, timeoutMs: number): Promise<void> {
  * manage phase starts only once the broker delivers to us.
  */
 function subscribed(conn: Connection): Promise<void> {
-  return new Promise((resolve, reject) =>
-    conn.client.subscribe(PLATFORM_SUBSCRIPTION, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
-  );
+  return new Promise((resolve, reject) => conn.client.subscribe(PLATFORM_SUBSCRIPTION, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
 }
 
 export async function runOurs(
@@ -119,7 +117,14 @@ export async function runOurs(
  * registry's devices selected and cut into waves of ROLLOUT_WAVE, no pacing and no gate; timed from
  * create() to the state `completed`. With faults, every device must end (success or not).
  */
-async function timedRollout(platform: Platform, n: number, scenario: Scenario, monitor: ProcessMonitor, timeoutMs: number, faulty: boolean): Promise<OursResult> {
+async function timedRollout(
+  platform: Platform,
+  n: number,
+  scenario: Scenario,
+  monitor: ProcessMonitor,
+  timeoutMs: number,
+  faulty: boolean,
+): Promise<OursResult> {
   const rollouts = new RolloutManager(platform.requests, platform.registry);
   try {
     collectGarbage();

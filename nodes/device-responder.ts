@@ -11,13 +11,19 @@ import type { ConnectionState } from './protocol/link';
 import { compile } from './protocol/validate';
 import { deviceKey, isValidId, type DeviceRef } from './protocol/topics';
 import { MAX_DEVICES } from './protocol/messages';
-import { answerMessageSchema, manageMessageSchema, type ActionMessage, type AnswerMessage, type DeviceAction, type ManageMessage } from './device/responder-messages';
+import {
+  answerMessageSchema,
+  manageMessageSchema,
+  type ActionMessage,
+  type AnswerMessage,
+  type DeviceAction,
+  type ManageMessage,
+} from './device/responder-messages';
 import { useDevice, statusLook } from './shared/handler-node';
 import { OnceAMinute, reasonOf } from './shared/once-a-minute';
 
 const validateAnswer = compile<AnswerMessage>(answerMessageSchema);
 const validateManage = compile<ManageMessage>(manageMessageSchema);
-
 
 interface ResponderDef extends NodeDef {
   device: string;
@@ -152,18 +158,25 @@ export = function (RED: NodeAPI): void {
       if (msg.topic === 'addDevice' || msg.topic === 'removeDevice') {
         // a gateway's bridged devices (BLE, Modbus, serial) come and go: {typeId, deviceId} or a list of them
         const list = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
-        const devices = list.filter((d): d is DeviceRef => !!d && typeof d === 'object' && isValidId((d as DeviceRef).typeId) && isValidId((d as DeviceRef).deviceId));
+        const devices = list.filter(
+          (d): d is DeviceRef => !!d && typeof d === 'object' && isValidId((d as DeviceRef).typeId) && isValidId((d as DeviceRef).deviceId),
+        );
         if (devices.length === 0 || devices.length !== list.length || list.length > MAX_DEVICES) {
           return fail(RED._('device-responder.errors.invalid-device-list', { max: MAX_DEVICES }));
         }
         const adding = msg.topic === 'addDevice';
-        Promise.allSettled(devices.map((d) => (adding ? agent.addDevice(d) : agent.removeDevice(d)))).then((results) => {
-          const failed = results.map((r, i) => [r, devices[i]] as const).filter(([r]) => r.status === 'rejected' || (r.value && r.value.rc !== 200));
-          if (failed.length === 0) return done();
-          const [r, d] = failed[0];
-          const error = r.status === 'rejected' ? (r.reason as Error).message : `rc ${r.value!.rc} ${r.value!.message ?? ''}`;
-          fail(RED._(`device-responder.errors.${adding ? 'add-device' : 'remove-device'}`, { device: `${d.typeId}:${d.deviceId}`, error, count: failed.length }));
-        }, (err: Error) => fail(err.message));
+        Promise.allSettled(devices.map((d) => (adding ? agent.addDevice(d) : agent.removeDevice(d)))).then(
+          (results) => {
+            const failed = results.map((r, i) => [r, devices[i]] as const).filter(([r]) => r.status === 'rejected' || (r.value && r.value.rc !== 200));
+            if (failed.length === 0) return done();
+            const [r, d] = failed[0];
+            const error = r.status === 'rejected' ? (r.reason as Error).message : `rc ${r.value!.rc} ${r.value!.message ?? ''}`;
+            fail(
+              RED._(`device-responder.errors.${adding ? 'add-device' : 'remove-device'}`, { device: `${d.typeId}:${d.deviceId}`, error, count: failed.length }),
+            );
+          },
+          (err: Error) => fail(err.message),
+        );
         return;
       }
       if (msg.topic === 'manage') {
@@ -180,7 +193,8 @@ export = function (RED: NodeAPI): void {
             if (r.rc === 200) done();
             else fail(RED._('device-responder.errors.manage-rc', { device: `${device.typeId}:${device.deviceId}`, rc: r.rc, message: r.message ?? '' }));
           },
-          (err: Error) => transportFailed(err, RED._('device-responder.errors.manage', { device: `${device.typeId}:${device.deviceId}`, error: err.message }), msg, done),
+          (err: Error) =>
+            transportFailed(err, RED._('device-responder.errors.manage', { device: `${device.typeId}:${device.deviceId}`, error: err.message }), msg, done),
         );
         return;
       }

@@ -96,7 +96,10 @@ export = function (RED: NodeAPI): void {
       });
       h.on('warning', (text) => node.warn(RED._('firmware-state.errors.warning', { text })));
       h.on('downloaded', (device, result) => {
-        if (!result.ok) node.warn(RED._('firmware-state.errors.download', { device: `${device.typeId}:${device.deviceId}`, status: result.updateStatus, error: result.message }));
+        if (!result.ok)
+          node.warn(
+            RED._('firmware-state.errors.download', { device: `${device.typeId}:${device.deviceId}`, status: result.updateStatus, error: result.message }),
+          );
       });
       try {
         agent.addHandler(h);

@@ -22,7 +22,6 @@ import { TOKEN_AUTH_USER } from './transport/embedded-broker';
 /** The organisation in the default client id (`d:iotdm:type:id`); the embedded broker does not check it. */
 const DEFAULT_ORG = 'iotdm';
 
-
 /** the dialog's fields, the deviceInfo ones among them */
 interface IotdmDeviceDef extends NodeDef, Partial<Record<DeviceInfoKey, string>> {
   broker: string;
@@ -226,7 +225,11 @@ export = function (RED: NodeAPI): void {
     });
   }
 
-  RED.nodes.registerType('iotdm-device', IotdmDevice as never, {
-    credentials: { username: { type: 'text' }, password: { type: 'password' } },
-  } as never);
+  RED.nodes.registerType(
+    'iotdm-device',
+    IotdmDevice as never,
+    {
+      credentials: { username: { type: 'text' }, password: { type: 'password' } },
+    } as never,
+  );
 };

@@ -30,7 +30,6 @@ import { Enrolment } from './platform/enrolment';
 import { persistEnrolment, restoreEnrolment } from './platform/enrolment-store';
 import { accessModeOf, accessOptions, gatewayPolicyOf, platformCredential } from './shared/platform-access';
 
-
 export = function (RED: NodeAPI): void {
   function IotdmPlatformNode(this: PlatformNode, config: PlatformNodeDef): void {
     RED.nodes.createNode(this, config);
@@ -134,7 +133,9 @@ export = function (RED: NodeAPI): void {
     // what could not be sent: one line per minute, and a status when the broker keeps closing on us
     function watchOutbound(c: Connection): void {
       let dropped: { topic: string; bytes: number; max: number } | undefined;
-      const tooLarge = new OnceAMinute((_k, count) => node.warn(RED._('iotdm-platform.log.dropped', { ...dropped, topic: excerpt(dropped!.topic, 120), count })));
+      const tooLarge = new OnceAMinute((_k, count) =>
+        node.warn(RED._('iotdm-platform.log.dropped', { ...dropped, topic: excerpt(dropped!.topic, 120), count })),
+      );
       c.on('dropped', (d: { topic: string; bytes: number; max: number }) => {
         dropped = d;
         tooLarge.note('dropped');
@@ -229,7 +230,13 @@ export = function (RED: NodeAPI): void {
           t: (key, vars) => RED._(`iotdm-platform.api.${key}`, vars),
           onError: (err) => node.error(RED._('iotdm-platform.errors.api-failed', { error: err.message })),
           enrolment: { enrolment, t: (key, vars) => RED._(`iotdm-platform.enrolment.${key}`, vars) },
-          routes: [rolloutRoutes(() => node.rollouts, (key, vars) => RED._(`iotdm-platform.api.${key}`, vars), () => node.ready)],
+          routes: [
+            rolloutRoutes(
+              () => node.rollouts,
+              (key, vars) => RED._(`iotdm-platform.api.${key}`, vars),
+              () => node.ready,
+            ),
+          ],
         });
         const unmount = mountApi(RED.httpNode as unknown as MountTarget, root, api);
         const nodeRoot = RED.settings.httpNodeRoot;

@@ -12,7 +12,15 @@ import type { MgmtRequest, DeviceExecution } from './platform/management-request
 import type { ConnectionState } from './protocol/link';
 import type { PlatformNode } from './shared/platform-node';
 import { ENROLMENT_TOPICS, enrolmentCall, type EnrolmentTopic } from './shared/enrolment-calls';
-import { QUERIES, queryPayloadSchema, type QueryName, type QueryPayload, type ApiAnswer, type DeviceResultPayload, type SummaryPayload } from './shared/request-messages';
+import {
+  QUERIES,
+  queryPayloadSchema,
+  type QueryName,
+  type QueryPayload,
+  type ApiAnswer,
+  type DeviceResultPayload,
+  type SummaryPayload,
+} from './shared/request-messages';
 
 interface MgmtRequestDef extends NodeDef {
   platform: string;
@@ -124,7 +132,11 @@ export = function (RED: NodeAPI): void {
     }
 
     function query(name: QueryName, p: QueryPayload): ApiAnswer {
-      const notFound = (): ApiAnswer => ({ topic: name, statusCode: 404, payload: { message: RED._('mgmt-request.errors.not-found', { reqId: p.reqId ?? '' }) } });
+      const notFound = (): ApiAnswer => ({
+        topic: name,
+        statusCode: 404,
+        payload: { message: RED._('mgmt-request.errors.not-found', { reqId: p.reqId ?? '' }) },
+      });
       if (name === 'list') return { topic: name, statusCode: 200, payload: requests.list(p) };
       if (!p.reqId) throw new ValidationError(RED._('mgmt-request.errors.reqid-required', { query: name }));
       switch (name) {
@@ -153,7 +165,9 @@ export = function (RED: NodeAPI): void {
     function devicesFrom(msg: NodeMessageInFlow): Promise<unknown> {
       return new Promise((resolve, reject) => {
         if (!config.devicesType || !config.devices) return resolve(undefined);
-        RED.util.evaluateNodeProperty(config.devices, config.devicesType, node, msg, (err: Error | null, value: unknown) => (err ? reject(err) : resolve(value)));
+        RED.util.evaluateNodeProperty(config.devices, config.devicesType, node, msg, (err: Error | null, value: unknown) =>
+          err ? reject(err) : resolve(value),
+        );
       });
     }
 
@@ -162,7 +176,9 @@ export = function (RED: NodeAPI): void {
         const topic = typeof msg.topic === 'string' ? msg.topic : '';
         if ((ENROLMENT_TOPICS as readonly string[]).includes(topic)) {
           // enrolment by the flow: who may connect to the embedded broker
-          const a = await enrolmentCall(platformNode.enrolment, topic as EnrolmentTopic, msg.payload, (key, vars) => RED._(`iotdm-platform.enrolment.${key}`, vars));
+          const a = await enrolmentCall(platformNode.enrolment, topic as EnrolmentTopic, msg.payload, (key, vars) =>
+            RED._(`iotdm-platform.enrolment.${key}`, vars),
+          );
           answer(send, msg, { topic, ...a } as ApiAnswer);
           return done();
         }
@@ -193,7 +209,11 @@ export = function (RED: NodeAPI): void {
         const statusCode = e.statusCode ?? (e instanceof ValidationError ? 400 : 500);
         // the validator's paths of an invalid body, for a flow that wants to point at the field
         const paths = e.paths?.length ? { paths: e.paths } : {};
-        answer(send, msg, { topic: typeof msg.topic === 'string' && msg.topic ? msg.topic : 'initiate', statusCode, payload: { message: e.message, ...paths } });
+        answer(send, msg, {
+          topic: typeof msg.topic === 'string' && msg.topic ? msg.topic : 'initiate',
+          statusCode,
+          payload: { message: e.message, ...paths },
+        });
         // as every node of the package: node.error(err, msg) for a Catch node, then done()
         node.error(e, msg);
         done();

@@ -80,7 +80,9 @@ fs.writeFileSync(
 );
 
 const redJs = require.resolve('node-red/red.js');
-console.log(`iotdm demo: editor http://127.0.0.1:${uiPort}/  embedded broker mqtt://127.0.0.1:${mqttPort}  API http://127.0.0.1:${uiPort}/api/v0002 (key ${apiKey})`);
+console.log(
+  `iotdm demo: editor http://127.0.0.1:${uiPort}/  embedded broker mqtt://127.0.0.1:${mqttPort}  API http://127.0.0.1:${uiPort}/api/v0002 (key ${apiKey})`,
+);
 // the demo flow builds the firmware image's URI from this port
 const env = { ...process.env, IOTDM_DEMO_PORT: String(uiPort) };
 const child = spawn(process.execPath, [redJs, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: 'inherit', cwd: root, env });
@@ -102,7 +104,8 @@ async function enrolDemoDevices() {
         const known = await fetch(`${api}/device/types/${g.typeId}/devices/${g.deviceId}`, { headers: auth });
         if (known.status === 200 && !fresh) continue;
         if (known.status !== 200 && known.status !== 404) throw new Error(`HTTP ${known.status}`);
-        if (known.status === 200) await fetch(`${api}/bulk/devices/remove`, { method: 'POST', headers: auth, body: JSON.stringify([{ typeId: g.typeId, deviceId: g.deviceId }]) });
+        if (known.status === 200)
+          await fetch(`${api}/bulk/devices/remove`, { method: 'POST', headers: auth, body: JSON.stringify([{ typeId: g.typeId, deviceId: g.deviceId }]) });
         const r = await fetch(`${api}/bulk/devices/add`, { method: 'POST', headers: auth, body: JSON.stringify([entry]) });
         if (r.status !== 201) throw new Error(`HTTP ${r.status}`);
         console.log(`iotdm demo: enrolled ${g.typeId}:${g.deviceId} (its token is in .demo/flows_cred.json)`);

@@ -87,7 +87,15 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
     this.pending = new PendingRequests(connection, this.opts.requestTimeoutMs);
     const answers = new Answers(connection, this);
     this.fields = new FieldRouter(this.handlers, answers, this, this.opts.handlerTimeoutMs);
-    this.router = new RequestRouter({ entries: this.entries, handlers: this.handlers, pending: this.pending, answers, fields: this.fields, events: this, repeated: new RepeatedRequests() });
+    this.router = new RequestRouter({
+      entries: this.entries,
+      handlers: this.handlers,
+      pending: this.pending,
+      answers,
+      fields: this.fields,
+      events: this,
+      repeated: new RepeatedRequests(),
+    });
     const supports = () => this.handlers.supports();
     this.lifecycle = new ManageLifecycle({ port: connection, entries: this.entries, pending: this.pending, supports, events: this }, lifetime, this.opts);
   }
@@ -143,11 +151,18 @@ export class DeviceAgent extends EventEmitter<DeviceAgentEvents> {
     const key = deviceKey(device);
     let e = this.entries.get(key);
     if (!e) {
-      e = { key, device: { typeId: device.typeId, deviceId: device.deviceId }, state: 'unmanaged', deviceInfo: { ...this.entryDefaults.deviceInfo }, metadata: { ...this.entryDefaults.metadata } };
+      e = {
+        key,
+        device: { typeId: device.typeId, deviceId: device.deviceId },
+        state: 'unmanaged',
+        deviceInfo: { ...this.entryDefaults.deviceInfo },
+        metadata: { ...this.entryDefaults.metadata },
+      };
       this.entries.set(key, e);
     }
     if (!this.lifecycle.running) return undefined;
-    if (!this.wildcard && !this.deviceSubs.has(key)) this.deviceSubs.set(key, this.connection.subscribe(deviceSubscription(e.device), 1, this.router.onMessage));
+    if (!this.wildcard && !this.deviceSubs.has(key))
+      this.deviceSubs.set(key, this.connection.subscribe(deviceSubscription(e.device), 1, this.router.onMessage));
     return this.lifecycle.manage(e);
   }
 

@@ -41,8 +41,7 @@ export interface DownloadOptions {
 }
 
 export type DownloadResult =
-  | { ok: true; file: string; size: number; algorithm?: 'sha256' | 'md5'; digest?: string }
-  | { ok: false; updateStatus: 2 | 3 | 4 | 6; message: string };
+  { ok: true; file: string; size: number; algorithm?: 'sha256' | 'md5'; digest?: string } | { ok: false; updateStatus: 2 | 3 | 4 | 6; message: string };
 
 const DEFAULT_MAX = 256 * 1024 * 1024;
 
@@ -69,7 +68,11 @@ export function safeFileName(name: string | undefined, uri: string): string {
       base = '';
     }
   }
-  const last = base.split(/[\\/]/).filter((s) => s !== '' && s !== '.' && s !== '..').pop() ?? '';
+  const last =
+    base
+      .split(/[\\/]/)
+      .filter((s) => s !== '' && s !== '.' && s !== '..')
+      .pop() ?? '';
   const clean = last
     .replace(/[^A-Za-z0-9._-]/g, '_')
     .replace(/^[.]+/, '')
@@ -107,7 +110,11 @@ function fileFailure(err: NodeJS.ErrnoException): Failure {
 export async function downloadFirmware(opts: DownloadOptions): Promise<DownloadResult> {
   const algorithm = verifierAlgorithm(opts.verifier);
   if (algorithm === 'invalid') {
-    return { ok: false, updateStatus: UpdateStatus.VERIFICATION_FAILED, message: 'the verifier is neither a hex SHA-256 (64 digits) nor a hex MD5 (32 digits)' };
+    return {
+      ok: false,
+      updateStatus: UpdateStatus.VERIFICATION_FAILED,
+      message: 'the verifier is neither a hex SHA-256 (64 digits) nor a hex MD5 (32 digits)',
+    };
   }
   let url: URL;
   try {
@@ -131,7 +138,10 @@ export async function downloadFirmware(opts: DownloadOptions): Promise<DownloadR
   try {
     const { size, digest } = await fetchTo(url, part, algorithm, opts, opts.maxRedirects ?? 5);
     if (algorithm && digest!.toLowerCase() !== opts.verifier!.trim().toLowerCase()) {
-      throw new Failure(UpdateStatus.VERIFICATION_FAILED, `verification failed: ${algorithm} of the image is ${digest}, expected ${opts.verifier!.trim().toLowerCase()}`);
+      throw new Failure(
+        UpdateStatus.VERIFICATION_FAILED,
+        `verification failed: ${algorithm} of the image is ${digest}, expected ${opts.verifier!.trim().toLowerCase()}`,
+      );
     }
     await fs.promises.rename(part, target).catch((err: NodeJS.ErrnoException) => {
       throw fileFailure(err);
@@ -144,7 +154,13 @@ export async function downloadFirmware(opts: DownloadOptions): Promise<DownloadR
   }
 }
 
-function fetchTo(url: URL, part: string, algorithm: 'sha256' | 'md5' | undefined, opts: DownloadOptions, redirectsLeft: number): Promise<{ size: number; digest?: string }> {
+function fetchTo(
+  url: URL,
+  part: string,
+  algorithm: 'sha256' | 'md5' | undefined,
+  opts: DownloadOptions,
+  redirectsLeft: number,
+): Promise<{ size: number; digest?: string }> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX;
   const idle = opts.idleTimeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
@@ -171,7 +187,8 @@ function fetchTo(url: URL, part: string, algorithm: 'sha256' | 'md5' | undefined
         } catch {
           return fail(new Failure(UpdateStatus.INVALID_URI, `bad redirect to ${res.headers.location}`));
         }
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') return fail(new Failure(UpdateStatus.INVALID_URI, `redirect to a ${next.protocol} URL refused`));
+        if (next.protocol !== 'http:' && next.protocol !== 'https:')
+          return fail(new Failure(UpdateStatus.INVALID_URI, `redirect to a ${next.protocol} URL refused`));
         settled = true;
         fetchTo(next, part, algorithm, opts, redirectsLeft - 1).then(resolve, reject);
         return;

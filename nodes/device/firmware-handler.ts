@@ -226,7 +226,8 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
         else missing.push(field);
       }
     }
-    if (missing.length) return req.reply(RC.NOT_FOUND, `not found: ${missing.map((f) => excerpt(f)).join(', ')}`, { fields: missing.map((field) => ({ field })) });
+    if (missing.length)
+      return req.reply(RC.NOT_FOUND, `not found: ${missing.map((f) => excerpt(f)).join(', ')}`, { fields: missing.map((field) => ({ field })) });
     if (!rec.observed) {
       rec.observed = true;
       this.emit('change', req.device, rec);
@@ -378,7 +379,8 @@ export class FirmwareHandler extends EventEmitter<FirmwareHandlerEvents> impleme
     if (!v || v.req.reqId !== m.reqId) throw new Error(`no initiate ${m.reqId} of ${key} is waiting for an answer`);
     this.verdicts.delete(key);
     clearTimeout(v.timer);
-    const fail = (rc: number, text: string) => v.req.reply(rc, m.message || text).catch((err: Error) => this.emit('warning', `${rc} to ${m.reqId} not sent: ${err.message}`));
+    const fail = (rc: number, text: string) =>
+      v.req.reply(rc, m.message || text).catch((err: Error) => this.emit('warning', `${rc} to ${m.reqId} not sent: ${err.message}`));
     if (m.result === 'failed') return void fail(RC.INTERNAL_ERROR, `firmware ${v.event} failed`);
     if (m.result === 'unsupported') return void fail(RC.NOT_IMPLEMENTED, `firmware ${v.event} is not supported`);
     const t = transition(this.record(device).firmware, v.event);

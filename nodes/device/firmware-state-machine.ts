@@ -72,9 +72,7 @@ export const TRANSITIONS: readonly Transition[] = [
 
 const BY_EVENT = new Map(TRANSITIONS.map((t) => [t.event, t]));
 
-export type TransitionResult =
-  | { ok: true; transition: Transition; changes: Partial<FirmwarePhase> }
-  | { ok: false; transition?: Transition; reason: string };
+export type TransitionResult = { ok: true; transition: Transition; changes: Partial<FirmwarePhase> } | { ok: false; transition?: Transition; reason: string };
 
 const STATE_TEXT: Record<number, string> = { 0: 'idle', 1: 'downloading', 2: 'downloaded' };
 export function describePhase(p: FirmwarePhase): string {

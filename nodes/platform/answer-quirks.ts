@@ -21,7 +21,11 @@ export interface QuirkMatch {
 }
 
 /** The execution an answer with a reused reqId belongs to, or undefined when it is a stray or a duplicate. */
-export function reusedReqIdAnswer(active: Iterable<DeviceExecution> | undefined, resp: DmResponse, pendingStep: (exec: DeviceExecution) => string | undefined): QuirkMatch | undefined {
+export function reusedReqIdAnswer(
+  active: Iterable<DeviceExecution> | undefined,
+  resp: DmResponse,
+  pendingStep: (exec: DeviceExecution) => string | undefined,
+): QuirkMatch | undefined {
   if (!active) return undefined;
   let pending: DeviceExecution | undefined;
   let pendingCount = 0;

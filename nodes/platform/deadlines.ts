@@ -47,12 +47,15 @@ export class Deadlines {
   }
 
   private start(d: Deadline): void {
-    d.timer = setTimeout(() => {
-      d.timer = undefined;
-      if (this.offline) return; // resume() starts it again
-      this.armed.delete(d);
-      d.fire();
-    }, Math.min(Math.max(0, d.due - this.now()), MAX_DELAY));
+    d.timer = setTimeout(
+      () => {
+        d.timer = undefined;
+        if (this.offline) return; // resume() starts it again
+        this.armed.delete(d);
+        d.fire();
+      },
+      Math.min(Math.max(0, d.due - this.now()), MAX_DELAY),
+    );
   }
 
   /** The platform lost the broker: deadlines stop running. */

@@ -208,7 +208,10 @@ function initiate(path: string, accept: number[], what: string, firmwareView?: E
 
 /** A download is judged from idle; an update from the state the device is known in (downloaded if unknown). */
 const downloadView = (): Partial<FirmwareAttributes> => ({ state: FirmwareState.IDLE });
-const updateView = (ctx: StepContext): Partial<FirmwareAttributes> => ({ state: ctx.knownFirmware?.state ?? FirmwareState.DOWNLOADED, version: ctx.knownFirmware?.version });
+const updateView = (ctx: StepContext): Partial<FirmwareAttributes> => ({
+  state: ctx.knownFirmware?.state ?? FirmwareState.DOWNLOADED,
+  version: ctx.knownFirmware?.version,
+});
 
 /** Both firmware actions: device/update, observe, the initiate, the wait for notifies, cancel (§3.9). */
 function firmwarePlan(action: 'firmware/download' | 'firmware/update', initiatePath: string, waitForDevice: WaitStep): Plan {
@@ -261,17 +264,23 @@ export const PLANS: Record<string, Plan> = {
       },
     ],
   },
-  'firmware/download': firmwarePlan(
-    'firmware/download',
-    PlatformPath.firmwareDownload,
-    { kind: 'wait', name: 'download', event: 'notify', judge: judgeDownload, timeout: 'download', timeoutReason: 'download did not finish' },
-  ),
+  'firmware/download': firmwarePlan('firmware/download', PlatformPath.firmwareDownload, {
+    kind: 'wait',
+    name: 'download',
+    event: 'notify',
+    judge: judgeDownload,
+    timeout: 'download',
+    timeoutReason: 'download did not finish',
+  }),
   'firmware/update': {
-    ...firmwarePlan(
-      'firmware/update',
-      PlatformPath.firmwareUpdate,
-      { kind: 'wait', name: 'install', event: 'notify', judge: judgeInstall, timeout: 'install', timeoutReason: 'update did not finish' },
-    ),
+    ...firmwarePlan('firmware/update', PlatformPath.firmwareUpdate, {
+      kind: 'wait',
+      name: 'install',
+      event: 'notify',
+      judge: judgeInstall,
+      timeout: 'install',
+      timeoutReason: 'update did not finish',
+    }),
     oneType: true,
     onSuccess: 'setFwVersion',
   },

@@ -33,7 +33,9 @@ export interface PlatformEvents {
  * The device's requests other than manage and notify, each named as its schema: what the registry
  * does with the validated message (all carry a reqId and get 200, or 404 for an unknown device).
  */
-const DEVICE_REQUESTS: { [N in 'unmanage' | 'location' | 'addErrorCode' | 'clearErrorCodes' | 'addLog' | 'clearLog']: (reg: Registry, device: DeviceRef, msg: MessageTypes[N]) => void } = {
+const DEVICE_REQUESTS: {
+  [N in 'unmanage' | 'location' | 'addErrorCode' | 'clearErrorCodes' | 'addLog' | 'clearLog']: (reg: Registry, device: DeviceRef, msg: MessageTypes[N]) => void;
+} = {
   unmanage: (reg, device) => reg.unmanage(device),
   location: (reg, device, msg) => reg.setLocation(device, msg.d),
   addErrorCode: (reg, device, msg) => reg.addErrorCode(device, msg.d.errorCode),

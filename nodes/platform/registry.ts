@@ -240,9 +240,13 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Set deviceInfo.fwVersion (a firmware update succeeded, docs/protocol.md §3.9); not device activity. */
   setFwVersion(ref: DeviceRef, version: string): void {
-    this.update(ref, (rec) => {
-      rec.deviceInfo = { ...rec.deviceInfo, fwVersion: version };
-    }, false);
+    this.update(
+      ref,
+      (rec) => {
+        rec.deviceInfo = { ...rec.deviceInfo, fwVersion: version };
+      },
+      false,
+    );
   }
 
   /** Any message from the device counts as activity. */

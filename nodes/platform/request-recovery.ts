@@ -159,7 +159,10 @@ export class RequestRecovery extends RequestEngine {
       if (this.initiateTookEffect(exec)) super.handleResponse(device, { reqId: exec.reqId, rc: 202 });
       else if (exec.sent) {
         const sent = exec.sent;
-        this.publish(sent.topic, sent.payload).then(() => (sent.acked = true), () => undefined);
+        this.publish(sent.topic, sent.payload).then(
+          () => (sent.acked = true),
+          () => undefined,
+        );
       }
     }
     return true;
@@ -169,7 +172,10 @@ export class RequestRecovery extends RequestEngine {
     const fw = exec.firmware;
     if (exec.request.action === 'firmware/download') return fw.state === FirmwareState.DOWNLOADING || fw.state === FirmwareState.DOWNLOADED;
     const version = exec.request.parameterMap.version;
-    return fw.updateStatus === UpdateStatus.IN_PROGRESS || (fw.updateStatus === UpdateStatus.SUCCESS && fw.state === FirmwareState.IDLE && !!version && fw.version === version);
+    return (
+      fw.updateStatus === UpdateStatus.IN_PROGRESS ||
+      (fw.updateStatus === UpdateStatus.SUCCESS && fw.state === FirmwareState.IDLE && !!version && fw.version === version)
+    );
   }
 
   // ------------------------------------------------------------------ restart

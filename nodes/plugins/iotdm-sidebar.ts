@@ -65,8 +65,12 @@ export = function (RED: NodeAPI): void {
     if (had?.platform === platform) return;
     had?.progress.close();
     had?.rollouts?.();
-    const progress = new RequestProgress(platform.requests, (m: ProgressMessage) => RED.comms.publish(`iotdm/requests/${id}`, { platform: id, ...m } as never, false));
-    const rollouts = node.rollouts ? publishRollouts(node.rollouts, (m) => RED.comms.publish(`iotdm/rollouts/${id}`, { platform: id, ...m } as never, false)) : undefined;
+    const progress = new RequestProgress(platform.requests, (m: ProgressMessage) =>
+      RED.comms.publish(`iotdm/requests/${id}`, { platform: id, ...m } as never, false),
+    );
+    const rollouts = node.rollouts
+      ? publishRollouts(node.rollouts, (m) => RED.comms.publish(`iotdm/rollouts/${id}`, { platform: id, ...m } as never, false))
+      : undefined;
     attached.set(id, { platform, progress, rollouts });
   }
 
@@ -95,7 +99,8 @@ export = function (RED: NodeAPI): void {
   function intQuery(req: Request, name: string, dflt: number, min: number, max: number): number {
     const v = req.query[name];
     if (v === undefined || v === '') return dflt;
-    if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v) || Number(v) < min || Number(v) > max) throw new HttpError(400, 'invalid-query', t('errors.invalid-query', { name, min, max }));
+    if (typeof v !== 'string' || !/^[0-9]{1,9}$/.test(v) || Number(v) < min || Number(v) > max)
+      throw new HttpError(400, 'invalid-query', t('errors.invalid-query', { name, min, max }));
     return Number(v);
   }
 
@@ -130,7 +135,10 @@ export = function (RED: NodeAPI): void {
 
   /** newest first */
   function allRequests(node: PlatformNode): RequestDetails[] {
-    return node.platform.requests.all().map((r) => r.details()).reverse();
+    return node.platform.requests
+      .all()
+      .map((r) => r.details())
+      .reverse();
   }
 
   function requestOf(node: PlatformNode, id: string) {
@@ -203,7 +211,8 @@ export = function (RED: NodeAPI): void {
     route((req) => {
       const r = requestOf(platformOf(req), String(req.params.reqId));
       const outcome = strQuery(req, 'outcome');
-      if (outcome !== undefined && !OUTCOMES.includes(outcome as OutcomeFilter)) throw new HttpError(400, 'invalid-outcome', t('errors.invalid-outcome', { outcomes: OUTCOMES.join(', ') }));
+      if (outcome !== undefined && !OUTCOMES.includes(outcome as OutcomeFilter))
+        throw new HttpError(400, 'invalid-outcome', t('errors.invalid-outcome', { outcomes: OUTCOMES.join(', ') }));
       const execs = outcome === undefined ? r.executions : r.executions.filter((e) => (outcome === 'inProgress' ? !e.complete : e.outcome === outcome));
       const { offset, limit } = pageQuery(req);
       const { rows, ...page } = offsetPage(execs, offset, limit);

@@ -15,7 +15,12 @@ type Schema = Record<string, unknown>;
 const REQ_ID = { type: 'string', minLength: 1, maxLength: 256 } as const;
 const ID = { type: 'string', pattern: ID_PATTERN } as const;
 const BOOLISH = { anyOf: [{ type: 'boolean' }, { enum: [0, 1] }] } as const;
-const RC_SCHEMA = { anyOf: [{ type: 'integer', minimum: 100, maximum: 999 }, { type: 'string', pattern: '^\\s*[1-9][0-9]{2}\\s*$' }] } as const;
+const RC_SCHEMA = {
+  anyOf: [
+    { type: 'integer', minimum: 100, maximum: 999 },
+    { type: 'string', pattern: '^\\s*[1-9][0-9]{2}\\s*$' },
+  ],
+} as const;
 const ISO_OR_EMPTY = { type: 'string', maxLength: 64 } as const;
 
 /** An object with these properties, plus `required`, `anyOf`... as `rest` says. */
@@ -30,7 +35,16 @@ function dmRequest(d: Schema, required: readonly ('reqId' | 'd')[]): Schema {
 // ---------------------------------------------------------------- device → platform
 
 /** The deviceInfo attributes of the device model (docs/protocol.md §4). */
-export const DEVICE_INFO_KEYS = ['serialNumber', 'manufacturer', 'model', 'deviceClass', 'description', 'fwVersion', 'hwVersion', 'descriptiveLocation'] as const;
+export const DEVICE_INFO_KEYS = [
+  'serialNumber',
+  'manufacturer',
+  'model',
+  'deviceClass',
+  'description',
+  'fwVersion',
+  'hwVersion',
+  'descriptiveLocation',
+] as const;
 export type DeviceInfoKey = (typeof DEVICE_INFO_KEYS)[number];
 export type DeviceInfo = { [K in DeviceInfoKey]?: string } & { [k: string]: unknown };
 export interface Supports {
@@ -50,9 +64,7 @@ export interface ManageRequest {
 }
 const deviceInfoSchema: Schema = {
   type: 'object',
-  properties: Object.fromEntries(
-    DEVICE_INFO_KEYS.map((k) => [k, { type: 'string', maxLength: 1024 }]),
-  ),
+  properties: Object.fromEntries(DEVICE_INFO_KEYS.map((k) => [k, { type: 'string', maxLength: 1024 }])),
 };
 export const manageSchema = dmRequest(
   object({
@@ -146,10 +158,7 @@ export interface NotifyRequest {
   d: { fields?: FieldValue[]; field?: string; value?: unknown };
 }
 export const notifySchema = dmRequest(
-  object(
-    { fields: fieldValueList(BOUNDS.fieldsPerNotify, true), field: FIELD_NAME },
-    { anyOf: [{ required: ['fields'] }, { required: ['field', 'value'] }] },
-  ),
+  object({ fields: fieldValueList(BOUNDS.fieldsPerNotify, true), field: FIELD_NAME }, { anyOf: [{ required: ['fields'] }, { required: ['field', 'value'] }] }),
   ['d'],
 );
 /** The notify's field changes in the `fields[]` shape, whichever shape it came in. */
@@ -208,15 +217,7 @@ export interface FirmwareAttributes {
   updateStatus: number;
   updatedDateTime: string;
 }
-export const FIRMWARE_KEYS: (keyof FirmwareAttributes)[] = [
-  'version',
-  'name',
-  'uri',
-  'verifier',
-  'state',
-  'updateStatus',
-  'updatedDateTime',
-];
+export const FIRMWARE_KEYS: (keyof FirmwareAttributes)[] = ['version', 'name', 'uri', 'verifier', 'state', 'updateStatus', 'updatedDateTime'];
 export const firmwareValueSchema: Schema = {
   type: 'object',
   properties: {
@@ -245,16 +246,13 @@ const FIELD_LIST = {
   minItems: 1,
   maxItems: BOUNDS.fieldsPerUpdate,
   items: {
-    anyOf: [
-      FIELD_NAME,
-      { type: 'object', properties: { field: FIELD_NAME }, required: ['field'] },
-    ],
+    anyOf: [FIELD_NAME, { type: 'object', properties: { field: FIELD_NAME }, required: ['field'] }],
   },
 };
-export const observeSchema = dmRequest(
-  object({ fields: FIELD_LIST, data: FIELD_LIST }, { anyOf: [{ required: ['fields'] }, { required: ['data'] }] }),
-  ['reqId', 'd'],
-);
+export const observeSchema = dmRequest(object({ fields: FIELD_LIST, data: FIELD_LIST }, { anyOf: [{ required: ['fields'] }, { required: ['data'] }] }), [
+  'reqId',
+  'd',
+]);
 /** Field names of an observe or cancel, whatever shape they came in. */
 export function observedFields(r: ObserveRequest): string[] {
   const list = r.d.fields ?? r.d.data ?? [];
@@ -267,7 +265,11 @@ export interface CustomActionRequest {
 }
 export const customActionSchema = dmRequest(
   object({
-    fields: { type: 'array', maxItems: BOUNDS.fieldsPerNotify, items: object({ field: { type: 'string', maxLength: BOUNDS.fieldName } }, { required: ['field'] }) },
+    fields: {
+      type: 'array',
+      maxItems: BOUNDS.fieldsPerNotify,
+      items: object({ field: { type: 'string', maxLength: BOUNDS.fieldName } }, { required: ['field'] }),
+    },
   }),
   ['reqId'],
 );

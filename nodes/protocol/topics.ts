@@ -50,12 +50,8 @@ export const PlatformPath = {
 } as const;
 export type PlatformPathName = keyof typeof PlatformPath | 'custom';
 
-const DEVICE_PATHS = new Map<string, DevicePathName>(
-  Object.entries(DevicePath).map(([k, v]) => [v, k as DevicePathName]),
-);
-const PLATFORM_PATHS = new Map<string, PlatformPathName>(
-  Object.entries(PlatformPath).map(([k, v]) => [v, k as PlatformPathName]),
-);
+const DEVICE_PATHS = new Map<string, DevicePathName>(Object.entries(DevicePath).map(([k, v]) => [v, k as DevicePathName]));
+const PLATFORM_PATHS = new Map<string, PlatformPathName>(Object.entries(PlatformPath).map(([k, v]) => [v, k as PlatformPathName]));
 
 export const CUSTOM_PREFIX = 'mgmt/custom/';
 

@@ -24,7 +24,7 @@ export function statusLook(state: string): { fill: 'green' | 'yellow' | 'red'; s
 export function deviceOf(RED: NodeAPI, node: Node, deviceId: string, ns: string): UsableDevice | undefined {
   const host = RED.nodes.getNode(deviceId) as unknown as DeviceAgentHost | null;
   if (host?.agent) return host as UsableDevice;
-  const why = host ? host.configError ?? '' : RED._(`${ns}.errors.no-device`);
+  const why = host ? (host.configError ?? '') : RED._(`${ns}.errors.no-device`);
   node.error(RED._(`${ns}.errors.not-configured`, { error: why }));
   node.on('input', (msg: NodeMessageInFlow, _send: unknown, done: () => void) => {
     node.error(RED._(`${ns}.errors.not-configured`, { error: why }), msg);

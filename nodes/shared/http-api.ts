@@ -118,7 +118,6 @@ function routeOf(pathname: string, t: Translate, enrolment: boolean): Route | un
   }
 }
 
-
 function basicCredentials(header: string | undefined): { user: string; pass: string } | undefined {
   const m = /^Basic[ \t]+([A-Za-z0-9+/=._~-]+)[ \t]*$/i.exec(header ?? '');
   if (!m) return undefined;
@@ -141,12 +140,14 @@ function paging(q: URLSearchParams, t: Translate): { _limit?: number; _bookmark?
   if (limit !== undefined) {
     const n = /^[0-9]{1,9}$/.test(limit) ? Number(limit) : NaN;
     // the largest page is the protocol's largest request (docs/protocol.md §5)
-    if (!(n >= 1 && n <= MAX_DEVICES)) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_limit', reason: t('reason-limit', { max: MAX_DEVICES }) }));
+    if (!(n >= 1 && n <= MAX_DEVICES))
+      throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_limit', reason: t('reason-limit', { max: MAX_DEVICES }) }));
     out._limit = n;
   }
   const bookmark = single(q, '_bookmark', t);
   if (bookmark !== undefined) {
-    if (bookmark === '' || bookmark.length > 1024) throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_bookmark', reason: t('reason-bookmark') }));
+    if (bookmark === '' || bookmark.length > 1024)
+      throw new HttpError(400, 'invalid-query', t('invalid-query', { name: '_bookmark', reason: t('reason-bookmark') }));
     out._bookmark = bookmark;
   }
   return out;
@@ -180,7 +181,11 @@ function readJson(req: IncomingMessage, limit: number, t: Translate): Promise<un
   const [media, ...params] = type.split(';').map((s) => s.trim());
   const charset = params.map((p) => /^charset=("?)([^"]*)\1$/.exec(p)?.[2]).find((c) => c !== undefined);
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-  if (!(media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media)) || (charset !== undefined && charset !== 'utf-8') || encoding !== 'identity') {
+  if (
+    !(media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media)) ||
+    (charset !== undefined && charset !== 'utf-8') ||
+    encoding !== 'identity'
+  ) {
     if (!parsedBefore) req.resume();
     return Promise.reject(new HttpError(415, 'unsupported-media-type', t('unsupported-media-type')));
   }
@@ -307,7 +312,9 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
       case 'deviceStatus':
         return found(res, requests.deviceStatus(route.id!, paging(q, t)), () => notFound('status-not-found', route.id!));
       case 'deviceStatusOf':
-        return found(res, requests.deviceStatusOf(route.id!, { typeId: route.typeId!, deviceId: route.deviceId! }), () => notFound('status-not-found', route.id!));
+        return found(res, requests.deviceStatusOf(route.id!, { typeId: route.typeId!, deviceId: route.deviceId! }), () =>
+          notFound('status-not-found', route.id!),
+        );
       case 'cancel':
         return found(res, requests.cancel(route.id!), () => notFound('request-not-found', route.id!));
       default: {
@@ -371,7 +378,14 @@ export function createHttpApi(requests: RequestManager, options: HttpApiOptions)
       return fail(res, err);
     }
     if (extra) {
-      const x: RouteContext = { req, q, body: () => readJson(req, maxBody, t), send: (code, body) => send(res, code, body), paging: () => paging(q, t), single: (name) => single(q, name, t) };
+      const x: RouteContext = {
+        req,
+        q,
+        body: () => readJson(req, maxBody, t),
+        send: (code, body) => send(res, code, body),
+        paging: () => paging(q, t),
+        single: (name) => single(q, name, t),
+      };
       extra.serve(x).catch((err) => fail(res, err));
       return;
     }

@@ -76,4 +76,3 @@ export interface PlatformNode extends Node<PlatformCredentials> {
   addUser(user: PlatformUser): void;
   removeUser(user: PlatformUser): void;
 }
-

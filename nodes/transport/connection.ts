@@ -288,7 +288,8 @@ export class Connection extends EventEmitter {
     return new Promise((resolve, reject) => {
       this.client.publish(topic, payload, { qos, retain: false }, (err) => {
         if (!err) resolve();
-        else if (err.message === 'Message removed') reject(new PublishRefused('dropped-after-quick-closes', 'dropped: the broker closed the connection right after each connect'));
+        else if (err.message === 'Message removed')
+          reject(new PublishRefused('dropped-after-quick-closes', 'dropped: the broker closed the connection right after each connect'));
         else reject(err);
       });
     });

@@ -13,15 +13,7 @@ import tls from 'node:tls';
 import { Readable, Transform } from 'node:stream';
 import { sameSecret } from './same-secret';
 import type { DeviceRef } from '../protocol/topics';
-import {
-  MAX_DM_PAYLOAD,
-  deliveredTopicFor,
-  isDmTopic,
-  publishTopicFor,
-  scopeOfClientId,
-  subscriptionFor,
-  unsubscriptionFor,
-} from './scoping';
+import { MAX_DM_PAYLOAD, deliveredTopicFor, isDmTopic, publishTopicFor, scopeOfClientId, subscriptionFor, unsubscriptionFor } from './scoping';
 import { AccessControl, DROPPED_TOPIC, type AccessOptions, type Identity } from './access-control';
 
 type AedesModule = typeof import('aedes', { with: { 'resolution-mode': 'import' } });

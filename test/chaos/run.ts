@@ -42,7 +42,15 @@ async function main(): Promise<void> {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
   process.stdout.write(`\n${line([...KEYS])}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
   for (const r of rows) process.stdout.write(`${line(KEYS.map((k) => String(r[k])))}\n`);
-  if (json) fs.writeFileSync(json, JSON.stringify(rows.map((r) => Object.fromEntries(KEYS.map((k) => [k, r[k]]))), null, 2) + '\n');
+  if (json)
+    fs.writeFileSync(
+      json,
+      JSON.stringify(
+        rows.map((r) => Object.fromEntries(KEYS.map((k) => [k, r[k]]))),
+        null,
+        2,
+      ) + '\n',
+    );
 }
 
 main().then(

@@ -138,7 +138,11 @@ export async function brokerKill(action: 'device/reboot' | 'firmware/download', 
       rows.push(row);
       return { req, row };
     };
-    const first = await run(`broker-kill/${action}`, { action, devices: fleet.refs, ...(action === 'firmware/download' ? { parameters: FIRMWARE } : {}) }, true);
+    const first = await run(
+      `broker-kill/${action}`,
+      { action, devices: fleet.refs, ...(action === 'firmware/download' ? { parameters: FIRMWARE } : {}) },
+      true,
+    );
     first.row.detail = { ...first.row.detail, reboots: action === 'device/reboot' ? [...fleet.reboots.values()].reduce((a, b) => a + b, 0) : undefined };
     if (action === 'firmware/download') {
       const downloaded = new Set(first.req.executions.filter((e) => e.outcome === 'success').map((e) => e.deviceId));
@@ -184,7 +188,14 @@ function platformFlow(url: string) {
         persist: true,
       },
       { id: 'chaosr1', type: 'iotdm-mgmt-request', z: 'tab1', platform: 'chaosp1', follow: 'all', deviceOutput: 'all', wires: [['chaosc1'], [], []] },
-      { id: 'chaosc1', type: 'function', z: 'tab1', func: "const n = (global.get('chaosResults') || 0) + 1; global.set('chaosResults', n); return null;", outputs: 0, wires: [] },
+      {
+        id: 'chaosc1',
+        type: 'function',
+        z: 'tab1',
+        func: "const n = (global.get('chaosResults') || 0) + 1; global.set('chaosResults', n); return null;",
+        outputs: 0,
+        wires: [],
+      },
     ],
     credentials: { chaosp1: { apiKey: 'chaos', apiToken: 'chaos-token' } },
   };
@@ -192,7 +203,10 @@ function platformFlow(url: string) {
 
 const AUTH = 'Basic ' + Buffer.from('chaos:chaos-token').toString('base64');
 async function api(nr: NodeRedProcess, path: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
-  const r = await fetch(`${nr.url}/api/v0002${path}`, { ...init, headers: { authorization: AUTH, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+  const r = await fetch(`${nr.url}/api/v0002${path}`, {
+    ...init,
+    headers: { authorization: AUTH, 'content-type': 'application/json', ...(init.headers ?? {}) },
+  });
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -200,7 +214,10 @@ async function api(nr: NodeRedProcess, path: string, init: RequestInit = {}): Pr
 async function platformReady(nr: NodeRedProcess, boundMs = 20000): Promise<{ devices: number; state: string }> {
   const deadline = Date.now() + boundMs;
   for (;;) {
-    const r = await fetch(`${nr.url}/iotdm/platforms`).then((x) => x.json() as Promise<{ state?: string; devices: number }[]>, () => []);
+    const r = await fetch(`${nr.url}/iotdm/platforms`).then(
+      (x) => x.json() as Promise<{ state?: string; devices: number }[]>,
+      () => [],
+    );
     if (r[0]?.state === 'connected') return { devices: r[0].devices, state: r[0].state };
     if (Date.now() > deadline) throw new Error(`the platform did not connect: ${JSON.stringify(r)}`);
     await sleep(50);
@@ -241,7 +258,10 @@ export async function nodeRedKillRequest(devices: number, killAfterMs = 1000): P
     }
     const rows = listed ? (await api(nr, `/mgmt/requests/${id}/deviceStatus?_limit=5000`)).body.results : [];
     // the device results the resumed request gave the flow (a mgmt-request node following every request)
-    const ctx = await fetch(`${nr.url}/context/global/chaosResults`).then((r) => r.json() as Promise<{ msg?: string }>, () => ({}) as { msg?: string });
+    const ctx = await fetch(`${nr.url}/context/global/chaosResults`).then(
+      (r) => r.json() as Promise<{ msg?: string }>,
+      () => ({}) as { msg?: string },
+    );
     const resultsToFlow = Number(ctx.msg ?? 0);
     const keys = new Set(rows.map((r: { typeId: string; deviceId: string }) => `${r.typeId}:${r.deviceId}`));
     const named = rows.filter((r: { status: number; complete: boolean }) => r.complete && [0, 2, 3].includes(r.status)).length;

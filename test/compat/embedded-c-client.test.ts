@@ -129,7 +129,10 @@ describe('compat: IBM embedded C client (iot-embeddedc) firmware update, wire re
       const observe = dev.wire.find((w) => w.topic === 'iotdm-1/observe');
       assert.ok(initiate && observe);
       assert.notEqual(JSON.parse(initiate.body).reqId, JSON.parse(observe.body).reqId);
-      assert.ok(dev.wire.some((w) => w.topic === 'iotdm-1/cancel'), 'the observation is cancelled at the end');
+      assert.ok(
+        dev.wire.some((w) => w.topic === 'iotdm-1/cancel'),
+        'the observation is cancelled at the end',
+      );
     } finally {
       await dev.close();
     }

@@ -123,12 +123,18 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
     await until(() => dev.events.some((e) => e.event === 'dmAction' && e.action === 'reboot'), 'the reboot to reach the IBM client');
     assert.equal(await dev.exited, 0, 'the IBM client did not exit on its own (it crashes on an unknown response)');
     // answered 202, waiting for the device to come back
-    assert.deepEqual([getNode('p').platform.requests.deviceStatusOf(reqId, ref).rc, getNode('p').platform.requests.deviceStatusOf(reqId, ref).phase], [202, 'reboot']);
+    assert.deepEqual(
+      [getNode('p').platform.requests.deviceStatusOf(reqId, ref).rc, getNode('p').platform.requests.deviceStatusOf(reqId, ref).phase],
+      [202, 'reboot'],
+    );
     // the device comes back
     dev = startIbmDevice({});
     const s = await summary;
     assert.deepEqual([s.payload.counts.success, s.payload.counts.total], [1, 1]);
-    assert.ok(dev.events.every((e) => e.event !== 'error'), JSON.stringify(dev.events));
+    assert.ok(
+      dev.events.every((e) => e.event !== 'error'),
+      JSON.stringify(dev.events),
+    );
   });
 
   it("is refused with a wrong token, or another device's", async () => {
@@ -137,8 +143,14 @@ describe("IBM's own Node device client (ibmiotf 0.2.41) against the embedded bro
     // another enrolled device's token is no better
     const other = startIbmDevice({ IBM_TOKEN: 'dev-2-own-token' });
     await new Promise((r) => setTimeout(r, 1500));
-    assert.equal(dev.events.some((e) => e.event === 'connect'), false);
-    assert.equal(other.events.some((e) => e.event === 'connect'), false);
+    assert.equal(
+      dev.events.some((e) => e.event === 'connect'),
+      false,
+    );
+    assert.equal(
+      other.events.some((e) => e.event === 'connect'),
+      false,
+    );
     assert.equal(getNode('p').platform.registry.size, 0);
   });
   it('downloads then updates firmware: update 204, observe, initiate 202, one-field notifies merged, cancel', async () => {

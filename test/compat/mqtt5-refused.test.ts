@@ -74,7 +74,10 @@ describe('shared/once-a-minute', () => {
   it('says a key at once, holds back repeats for a minute, then says them with their count', () => {
     let t = 0;
     const said: [string, number][] = [];
-    const o = new OnceAMinute((k, n) => said.push([k, n]), () => t);
+    const o = new OnceAMinute(
+      (k, n) => said.push([k, n]),
+      () => t,
+    );
     o.note('a');
     o.note('a');
     o.note('b');
@@ -92,7 +95,10 @@ describe('shared/once-a-minute', () => {
   it('keeps at most a thousand keys', () => {
     const t = 0;
     let n = 0;
-    const o = new OnceAMinute(() => n++, () => t);
+    const o = new OnceAMinute(
+      () => n++,
+      () => t,
+    );
     for (let i = 0; i < 5000; i++) o.note(`k${i}`);
     assert.equal(n, 5000);
     assert.ok((o as unknown as { seen: Map<string, unknown> }).seen.size <= 1000);

@@ -98,7 +98,14 @@ export class Peer {
       const w = { pred, resolve: (m: Received) => (clearTimeout(t), resolve(m)) };
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`timed out waiting for ${what}; got ${this.received.length}: ${this.received.slice(-5).map((m) => `${m.topic} ${m.text}`).join(' | ')}`));
+        reject(
+          new Error(
+            `timed out waiting for ${what}; got ${this.received.length}: ${this.received
+              .slice(-5)
+              .map((m) => `${m.topic} ${m.text}`)
+              .join(' | ')}`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.push(w);
     });
@@ -117,7 +124,11 @@ export class Peer {
 
   /** The response of a device to reqId (on `iotdevice-1/type/T/id/D/response`). */
   response(reqId: string, timeoutMs = 5000): Promise<Received> {
-    return this.waitFor((m) => m.topic.endsWith('/response') && m.topic.startsWith('iotdevice-1/') && m.json?.reqId === reqId, timeoutMs, `response to ${reqId}`);
+    return this.waitFor(
+      (m) => m.topic.endsWith('/response') && m.topic.startsWith('iotdevice-1/') && m.json?.reqId === reqId,
+      timeoutMs,
+      `response to ${reqId}`,
+    );
   }
 
   publish(topic: string, body: unknown): Promise<void> {

@@ -14,7 +14,10 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
     await sleep(10);
   }
 }
-const isManage = (topic = MANAGE) => (m: { topic: string }) => m.topic === topic;
+const isManage =
+  (topic = MANAGE) =>
+  (m: { topic: string }) =>
+    m.topic === topic;
 
 for (const kind of ['aedes', 'mosquitto'] as const) {
   describe(`device/DeviceAgent over ${kind}`, function () {
@@ -176,7 +179,12 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       const { agent } = await agentFor();
       const errors: unknown[] = [];
       agent.on('handlerError', (e) => errors.push(e));
-      agent.addHandler({ actions: ['reboot'], onAction: () => { throw new Error('boom'); } });
+      agent.addHandler({
+        actions: ['reboot'],
+        onAction: () => {
+          throw new Error('boom');
+        },
+      });
       await platform.publish('iotdm-1/type/thermo/id/T-1/mgmt/initiate/device/reboot', { reqId: 'b1' });
       assert.equal((await platform.response('b1')).text, '{"reqId":"b1","rc":500,"message":"boom"}');
       assert.equal(errors.length, 1);
@@ -194,13 +202,29 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
         },
       });
       const upd = 'iotdm-1/type/thermo/id/T-1/device/update';
-      await platform.publish(upd, { reqId: 'u1', d: { fields: [{ field: 'nope', value: 1 }, { field: 'metadata', value: { k: 2 } }] } });
+      await platform.publish(upd, {
+        reqId: 'u1',
+        d: {
+          fields: [
+            { field: 'nope', value: 1 },
+            { field: 'metadata', value: { k: 2 } },
+          ],
+        },
+      });
       const u1 = await platform.response('u1');
       assert.equal(u1.json.rc, 404);
       assert.deepEqual(u1.json.d, { fields: ['nope'] });
       assert.ok(u1.text.startsWith('{"reqId":"u1","rc":404,'));
 
-      await platform.publish(upd, { reqId: 'u2', d: { fields: [{ field: 'deviceInfo', value: { model: 'M2' } }, { field: 'location', value: { latitude: 1, longitude: 2 } }] } });
+      await platform.publish(upd, {
+        reqId: 'u2',
+        d: {
+          fields: [
+            { field: 'deviceInfo', value: { model: 'M2' } },
+            { field: 'location', value: { latitude: 1, longitude: 2 } },
+          ],
+        },
+      });
       assert.equal((await platform.response('u2')).text, '{"reqId":"u2","rc":204}');
       assert.deepEqual(agent.status(DEV)?.deviceInfo, { model: 'M2' });
       assert.deepEqual(agent.status(DEV)?.metadata, { k: 2 });
@@ -232,12 +256,28 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       agent.addHandler({ fields: ['alpha'], onFields: (req) => (silent ? undefined : req.reply(500, 'no', { fields: [null] })) });
       agent.addHandler({ fields: ['beta'], onFields: (req) => req.reply(204) });
       const upd = 'iotdm-1/type/thermo/id/T-1/device/update';
-      await platform.publish(upd, { reqId: 'm1', d: { fields: [{ field: 'alpha', value: 1 }, { field: 'beta', value: 2 }] } });
+      await platform.publish(upd, {
+        reqId: 'm1',
+        d: {
+          fields: [
+            { field: 'alpha', value: 1 },
+            { field: 'beta', value: 2 },
+          ],
+        },
+      });
       await until(() => errors.length === 1);
       assert.equal(errors[0].reqId, 'm1');
 
       silent = true; // alpha never answers: the agent would answer 500 at its deadline
-      await platform.publish(upd, { reqId: 'm2', d: { fields: [{ field: 'alpha', value: 1 }, { field: 'beta', value: 2 }] } });
+      await platform.publish(upd, {
+        reqId: 'm2',
+        d: {
+          fields: [
+            { field: 'alpha', value: 1 },
+            { field: 'beta', value: 2 },
+          ],
+        },
+      });
       await sleep(50);
       agent.stop();
       await sleep(400);
@@ -258,7 +298,10 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       assert.equal((await platform.response('s2')).json.rc, 400);
       await platform.publish('iotdm-1/type/thermo/id/T-1/mgmt/initiate/device/reboot', 'garbage');
       await sleep(100);
-      assert.deepEqual(errors.map((e) => e.reqId), ['j1', 's1', 's2', undefined]);
+      assert.deepEqual(
+        errors.map((e) => e.reqId),
+        ['j1', 's1', 's2', undefined],
+      );
       assert.ok(errors.every((e) => (e.error as Error & { rc?: number }).rc === 400));
       assert.equal(errors[3].payload, 'garbage');
       assert.equal(errors[3].topic, 'iotdm-1/type/thermo/id/T-1/mgmt/initiate/device/reboot');
@@ -276,7 +319,10 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       await platform.publish('iotdm-1/type/thermo/id/OTHER/mgmt/initiate/device/reboot', { reqId: 'other' });
       await platform.publish('iotdm-1/type/thermo/id/T-1/mgmt/initiate/device/reboot', { reqId: 'mine' });
       await platform.response('mine');
-      assert.ok(debug.some((t) => t.includes('who')), debug.join());
+      assert.ok(
+        debug.some((t) => t.includes('who')),
+        debug.join(),
+      );
       assert.equal(platform.received.filter((m) => m.json?.reqId === 'other').length, 0);
       assert.equal(platform.received.filter((m) => m.json?.reqId === 'who' && m.topic.startsWith('iotdevice-1')).length, 0);
     });

@@ -13,7 +13,18 @@ const SECRET = 's3cret-pw';
 
 function flow(url: string, cfg: Record<string, unknown> = {}, responder: Record<string, unknown> = {}): FlowNode[] {
   return [
-    { id: 'cfg', type: 'iotdm-device', broker: url, mode: 'device', typeId: 'thermo', deviceId: 'N-1', lifetime: 3600, metadata: '{"site":"lab"}', serialNumber: 'SN-9', ...cfg },
+    {
+      id: 'cfg',
+      type: 'iotdm-device',
+      broker: url,
+      mode: 'device',
+      typeId: 'thermo',
+      deviceId: 'N-1',
+      lifetime: 3600,
+      metadata: '{"site":"lab"}',
+      serialNumber: 'SN-9',
+      ...cfg,
+    },
     { id: 'resp', type: 'iotdm-device-responder', device: 'cfg', mode: 'auto', reboot: true, factoryReset: true, timeout: 60, wires: [['out']], ...responder },
     { id: 'out', type: 'helper' },
   ];
@@ -79,10 +90,13 @@ for (const kind of ['aedes', 'mosquitto'] as const) {
       await platform.publish('iotdm-1/type/thermo/id/N-1/mgmt/initiate/device/factory_reset', { reqId: 'fr-1' });
       await platform.publish('iotdm-1/type/thermo/id/N-1/mgmt/initiate/device/factory_reset', { reqId: 'fr-2' });
       for (let i = 0; i < 200 && out.length < 2; i++) await sleep(10);
-      assert.deepEqual(out.map((m) => m.payload), [
-        { action: 'device/factoryReset', reqId: 'fr-1', typeId: 'thermo', deviceId: 'N-1' },
-        { action: 'device/factoryReset', reqId: 'fr-2', typeId: 'thermo', deviceId: 'N-1' },
-      ]);
+      assert.deepEqual(
+        out.map((m) => m.payload),
+        [
+          { action: 'device/factoryReset', reqId: 'fr-1', typeId: 'thermo', deviceId: 'N-1' },
+          { action: 'device/factoryReset', reqId: 'fr-2', typeId: 'thermo', deviceId: 'N-1' },
+        ],
+      );
       await sleep(100);
       assert.equal(platform.received.filter((m) => m.json?.reqId === 'fr-1').length, 0, 'no answer before the flow gives one');
       // the flow passes the action payload back with its rc

@@ -74,7 +74,10 @@ function nodeTypes(): { type: string; file: string; category: string; icon?: str
 }
 
 describe('editor: catalogues, help and icons', function () {
-  const bases = fs.readdirSync(path.join(LOCALES, 'en-US')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+  const bases = fs
+    .readdirSync(path.join(LOCALES, 'en-US'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5));
 
   it('en-US and fr have the same files, the same keys and the same placeholders, none empty', () => {
     for (const lang of LANGS) {
@@ -106,7 +109,10 @@ describe('editor: catalogues, help and icons', function () {
         if (m[1] === '`' && key.includes('${')) {
           // `mgmt-request.status.${state}`: the fixed part must be a branch with messages under it
           const prefix = key.slice(0, key.indexOf('${'));
-          assert.ok(Object.keys(en).some((k) => k.startsWith(prefix)), `${path.relative(ROOT, f)}: no key under ${prefix}`);
+          assert.ok(
+            Object.keys(en).some((k) => k.startsWith(prefix)),
+            `${path.relative(ROOT, f)}: no key under ${prefix}`,
+          );
         } else {
           literal++;
           assert.ok(key in en, `${path.relative(ROOT, f)}: RED._('${key}') is not in locales/en-US`);
@@ -198,7 +204,8 @@ describe('editor: catalogues, help and icons', function () {
       const body = new RegExp(`registerType\\(\\s*'${t.type}'[\\s\\S]*?\\n {2}\\}\\);`).exec(src)![0];
       if (t.inputs > 0) assert.match(body, /inputLabels: function/, `${t.type}: inputLabels`);
       if (t.outputs > 0) assert.match(body, /outputLabels: function/, `${t.type}: outputLabels`);
-      for (const m of body.matchAll(/(?:input|output)Labels: function[^{]*\{([^}]*)\}/g)) assert.match(m[1], /this\._\(/, `${t.type}: port labels are translated`);
+      for (const m of body.matchAll(/(?:input|output)Labels: function[^{]*\{([^}]*)\}/g))
+        assert.match(m[1], /this\._\(/, `${t.type}: port labels are translated`);
     }
   });
 });

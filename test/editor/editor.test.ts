@@ -95,7 +95,9 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
     await page.mouse.move(chart.x + 250, chart.y + 150, { steps: 12 });
     await page.mouse.move(chart.x + 300, chart.y + 160, { steps: 4 });
     await page.mouse.up();
-    const [id] = await until('the dropped node', async () => ((await idsOf(page, 'iotdm-mgmt-request')).length ? idsOf(page, 'iotdm-mgmt-request') : undefined));
+    const [id] = await until('the dropped node', async () =>
+      (await idsOf(page, 'iotdm-mgmt-request')).length ? idsOf(page, 'iotdm-mgmt-request') : undefined,
+    );
     const nodeEl = page.locator(`#red-ui-workspace-chart g.red-ui-flow-node-group[id="${id}"]`);
     await nodeEl.waitFor();
     // not configured yet: the editor marks it invalid (platform is required)
@@ -160,7 +162,11 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
     assert.ok(fleetPlatform, 'the fleet platform is deployed');
     assert.notEqual(Number(fleetPlatform.port), 1883, 'the test moved the broker to a free port');
     // the 100 devices behind the gateway are managed
-    await until('100 managed devices', async () => ((await registryOf(red.url, fleetPlatform.id)).filter((d) => d.managed && d.typeId === 'sim').length === 100 ? true : undefined), 20000);
+    await until(
+      '100 managed devices',
+      async () => ((await registryOf(red.url, fleetPlatform.id)).filter((d) => d.managed && d.typeId === 'sim').length === 100 ? true : undefined),
+      20000,
+    );
 
     await page.click('#red-ui-workspace-tabs .red-ui-tab:has-text("Platform: reboot the fleet")');
     const inject = page.locator('#red-ui-workspace-chart g.red-ui-flow-node-group[id="p000000000000001"]');
@@ -199,7 +205,7 @@ describe('editor: palette, dialog, examples and help in Chromium', function () {
       const nodeEl = fr.locator(`g.red-ui-flow-node-group[id="${id}"] .red-ui-flow-node`);
       await nodeEl.click();
       // the core's own action (4.1 has a help tab button, 5.0 a button in its split sidebar's tab bar)
-    await fr.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('core:show-help-tab'));
+      await fr.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('core:show-help-tab'));
       const help = fr.locator('.red-ui-sidebar-help-stack, #red-ui-sidebar-content').first();
       await help.locator('text=Envoie une demande de gestion').waitFor({ timeout: 10000 });
       for (const h of ['Entrées', 'Sorties', 'Détails', 'Références']) await help.locator(`h3:has-text("${h}")`).first().waitFor({ state: 'attached' });

@@ -18,8 +18,11 @@ describe('editor: the flow library scorecard', function () {
   it('node-red-dev validate passes with no warning and no error', async () => {
     assert.ok(fs.existsSync(VALIDATE), `${VALIDATE} is missing`);
     const { code, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(process.execPath, ['--require', PRELOAD, VALIDATE, 'validate'], { cwd: ROOT, maxBuffer: 10 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+      execFile(
+        process.execPath,
+        ['--require', PRELOAD, VALIDATE, 'validate'],
+        { cwd: ROOT, maxBuffer: 10 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
       );
     });
     // the scorecard really ran all three parts

@@ -36,7 +36,9 @@ export async function movePorts(flow: FlowNode[]): Promise<Map<number, number>> 
   }
   const redial = (url: unknown) => {
     if (typeof url !== 'string') return url;
-    return url.replace(/^((?:mqtts?|wss?):\/\/[^/:]+):(\d+)/, (all, head: string, port: string) => (moved.has(Number(port)) ? `${head}:${moved.get(Number(port))}` : all));
+    return url.replace(/^((?:mqtts?|wss?):\/\/[^/:]+):(\d+)/, (all, head: string, port: string) =>
+      moved.has(Number(port)) ? `${head}:${moved.get(Number(port))}` : all,
+    );
   };
   for (const n of flow) {
     if (n.type === 'iotdm-device') n.broker = redial(n.broker);
@@ -77,10 +79,13 @@ export async function press(url: string, injectId: string): Promise<void> {
 }
 
 /** The platform's device registry as it keeps it in its node context (written ~1 s after a change). */
-export async function registryOf(url: string, platformId: string): Promise<{ typeId: string; deviceId: string; managed: boolean; deviceInfo: Record<string, string> }[]> {
+export async function registryOf(
+  url: string,
+  platformId: string,
+): Promise<{ typeId: string; deviceId: string; managed: boolean; deviceInfo: Record<string, string> }[]> {
   // the platform's registry as the sidebar reads it (it lives in the platform's store, not in context)
   const out: { typeId: string; deviceId: string; managed: boolean; deviceInfo: Record<string, string> }[] = [];
-  for (let offset = 0; ; ) {
+  for (let offset = 0; ;) {
     const r = await fetch(`${url}/iotdm/platforms/${platformId}/devices?offset=${offset}&limit=500`);
     if (r.status !== 200) return out;
     const page = (await r.json()) as { total: number; devices: { typeId: string; deviceId: string; state: string; fwVersion?: string }[] };

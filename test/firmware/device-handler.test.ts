@@ -14,7 +14,16 @@ import { startFirmwareBroker, sleep, until, type Broker, type BrokerKind } from 
 const DEV = { typeId: 'fwdev', deviceId: 'D-1' };
 const P = 'iotdm-1/type/fwdev/id/D-1';
 const NOTIFY = 'iotdevice-1/type/fwdev/id/D-1/notify';
-const FW = (o: Record<string, unknown> = {}) => ({ version: '2.0', name: 'fw.bin', uri: 'http://fw.example/fw.bin', verifier: '', state: 0, updateStatus: 0, updatedDateTime: '', ...o });
+const FW = (o: Record<string, unknown> = {}) => ({
+  version: '2.0',
+  name: 'fw.bin',
+  uri: 'http://fw.example/fw.bin',
+  verifier: '',
+  state: 0,
+  updateStatus: 0,
+  updatedDateTime: '',
+  ...o,
+});
 
 for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
   describe(`firmware/device side (FirmwareHandler + DeviceAgent) over ${kind}`, function () {
@@ -113,8 +122,18 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       });
 
       const INITIATE_400: { rule: string; prepare: () => Promise<void>; path: string; text: RegExp }[] = [
-        { rule: 'download with uri missing → 400', prepare: async () => void (await update(FW({ uri: '' }))), path: 'download', text: /uri is not set or is not a valid URI/ },
-        { rule: 'download with an invalid uri → 400', prepare: async () => void (await update(FW({ uri: 'not a uri' }))), path: 'download', text: /not a valid URI/ },
+        {
+          rule: 'download with uri missing → 400',
+          prepare: async () => void (await update(FW({ uri: '' }))),
+          path: 'download',
+          text: /uri is not set or is not a valid URI/,
+        },
+        {
+          rule: 'download with an invalid uri → 400',
+          prepare: async () => void (await update(FW({ uri: 'not a uri' }))),
+          path: 'download',
+          text: /not a valid URI/,
+        },
         { rule: 'download with no device/update ever (uri unset) → 400, not a crash', prepare: async () => undefined, path: 'download', text: /uri/ },
         {
           rule: 'download while state is not 0 → 400',
@@ -158,7 +177,16 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
         assert.equal(r.json.rc, 202);
         await until(() => commands.length === 1);
         assert.deepEqual(order, ['202 acknowledged', 'command'], 'the 202 was published before the command was emitted');
-        assert.deepEqual(commands[0], { command: 'download', reqId: r.json.reqId, typeId: 'fwdev', deviceId: 'D-1', uri: 'http://fw.example/fw.bin', name: 'fw.bin', verifier: '', version: '2.0' });
+        assert.deepEqual(commands[0], {
+          command: 'download',
+          reqId: r.json.reqId,
+          typeId: 'fwdev',
+          deviceId: 'D-1',
+          uri: 'http://fw.example/fw.bin',
+          name: 'fw.bin',
+          verifier: '',
+          version: '2.0',
+        });
         await until(() => notifies().length === 1);
         const respIndex = platform.received.indexOf(r);
         assert.ok(platform.received.indexOf(notifies()[0]) > respIndex, 'the notify follows the 202');
@@ -259,7 +287,10 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
     describe('answer "flow": the flow\'s verdict answers the initiate', () => {
       beforeEach(() => start({ answer: 'flow', answerTimeoutMs: 300 }));
 
-      for (const [result, rc] of [['failed', 500], ['unsupported', 501]] as const) {
+      for (const [result, rc] of [
+        ['failed', 500],
+        ['unsupported', 501],
+      ] as const) {
         it(`${result} → ${rc} with the flow's message, state unchanged`, async () => {
           await update(FW());
           const reqId = `v-${result}`;
@@ -301,7 +332,10 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
 
       it('the same reqId sent to two devices waits for, and takes, one verdict per device', async () => {
         for (const d of [DEV, SIB]) {
-          await platform.publish(`iotdm-1/type/${d.typeId}/id/${d.deviceId}/device/update`, { reqId: `u-${d.deviceId}`, d: { fields: [{ field: 'mgmt.firmware', value: FW() }] } });
+          await platform.publish(`iotdm-1/type/${d.typeId}/id/${d.deviceId}/device/update`, {
+            reqId: `u-${d.deviceId}`,
+            d: { fields: [{ field: 'mgmt.firmware', value: FW() }] },
+          });
           await platform.response(`u-${d.deviceId}`);
         }
         for (const d of [DEV, SIB]) await platform.publish(`iotdm-1/type/${d.typeId}/id/${d.deviceId}/mgmt/initiate/firmware/download`, { reqId: 'same' });

@@ -66,7 +66,13 @@ describe('firmware/built-in downloader against a local http server', function ()
   });
 
   const FAILURES: { rule: string; uri: () => string; verifier?: string; maxBytes?: number; status: number; text: RegExp }[] = [
-    { rule: 'digest mismatch → 4 verification failed', uri: () => `${base}/fw/image.bin`, verifier: SHA256.replace(/^./, (c) => (c === '0' ? '1' : '0')), status: 4, text: /verification failed/ },
+    {
+      rule: 'digest mismatch → 4 verification failed',
+      uri: () => `${base}/fw/image.bin`,
+      verifier: SHA256.replace(/^./, (c) => (c === '0' ? '1' : '0')),
+      status: 4,
+      text: /verification failed/,
+    },
     { rule: 'a verifier that is neither sha256 nor md5 → 4', uri: () => `${base}/fw/image.bin`, verifier: 'abc', status: 4, text: /neither/ },
     { rule: 'HTTP 404 → 6 invalid URI', uri: () => `${base}/missing.bin`, status: 6, text: /HTTP 404/ },
     { rule: 'refused connection → 3 connection lost', uri: () => `http://127.0.0.1:${refusedPort}/fw.bin`, status: 3, text: /ECONNREFUSED/ },

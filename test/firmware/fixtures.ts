@@ -107,7 +107,13 @@ export class RawDevice {
     public script: Script,
   ) {}
 
-  static async connect(url: string, typeId: string, deviceId: string, script: Script, supports: Record<string, unknown> = { deviceActions: false, firmwareActions: true }): Promise<RawDevice> {
+  static async connect(
+    url: string,
+    typeId: string,
+    deviceId: string,
+    script: Script,
+    supports: Record<string, unknown> = { deviceActions: false, firmwareActions: true },
+  ): Promise<RawDevice> {
     const client = mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: `raw-${typeId}-${deviceId}` });
     await new Promise<void>((res, rej) => {
       client.once('connect', () => res());
@@ -130,7 +136,9 @@ export class RawDevice {
         void dev.answer(name, body);
       });
     });
-    await client.publishAsync(`iotdevice-1/type/${typeId}/id/${deviceId}/mgmt/manage`, JSON.stringify({ reqId: manageId, d: { lifetime: 0, supports } }), { qos: 1 });
+    await client.publishAsync(`iotdevice-1/type/${typeId}/id/${deviceId}/mgmt/manage`, JSON.stringify({ reqId: manageId, d: { lifetime: 0, supports } }), {
+      qos: 1,
+    });
     await managed;
     return dev;
   }
@@ -140,7 +148,11 @@ export class RawDevice {
   }
 
   notify(value: Record<string, unknown>): Promise<unknown> {
-    return this.client.publishAsync(`iotdevice-1/type/${this.typeId}/id/${this.deviceId}/notify`, JSON.stringify({ d: { fields: [{ field: 'mgmt.firmware', value }] } }), { qos: 1 });
+    return this.client.publishAsync(
+      `iotdevice-1/type/${this.typeId}/id/${this.deviceId}/notify`,
+      JSON.stringify({ d: { fields: [{ field: 'mgmt.firmware', value }] } }),
+      { qos: 1 },
+    );
   }
 
   private async answer(name: string, body: any): Promise<void> {

@@ -77,7 +77,9 @@ describe('firmware/firmware-state node in Node-RED over the embedded broker', fu
     return platform.response(reqId);
   }
   const setFirmware = (uri: string, verifier = '') =>
-    ask('device/update', { d: { fields: [{ field: 'mgmt.firmware', value: { version: '2.0', name: 'fw.bin', uri, verifier, state: 0, updateStatus: 0, updatedDateTime: '' } }] } });
+    ask('device/update', {
+      d: { fields: [{ field: 'mgmt.firmware', value: { version: '2.0', name: 'fw.bin', uri, verifier, state: 0, updateStatus: 0, updatedDateTime: '' } }] },
+    });
 
   it('emits a typed download command after the 202 and takes progress back, saved in the node context', async () => {
     await start();
@@ -86,7 +88,10 @@ describe('firmware/firmware-state node in Node-RED over the embedded broker', fu
     assert.equal((await ask('mgmt/initiate/firmware/download')).json.rc, 202);
     const cmd = await out;
     assert.equal(cmd.topic, 'download');
-    assert.deepEqual({ ...cmd.payload, reqId: 'x' }, { command: 'download', reqId: 'x', typeId: 'thermo', deviceId: 'N-1', uri: `${base}/fw.bin`, name: 'fw.bin', verifier: '', version: '2.0' });
+    assert.deepEqual(
+      { ...cmd.payload, reqId: 'x' },
+      { command: 'download', reqId: 'x', typeId: 'thermo', deviceId: 'N-1', uri: `${base}/fw.bin`, name: 'fw.bin', verifier: '', version: '2.0' },
+    );
     // the flow passes the command back with its result
     getNode('fw').receive({ payload: { ...cmd.payload, result: 'downloaded' } });
     await until(() => getNode('fw').context().get('iotdm-firmware')?.devices?.['thermo/N-1']?.firmware?.state === 2, 3000, 'state saved');
@@ -104,7 +109,10 @@ describe('firmware/firmware-state node in Node-RED over the embedded broker', fu
     await waitForCall('fw', 'error', (a) => String(a[0]).includes('firmware-state.errors.refused'));
     const errors = callsOf('fw', 'error');
     assert.equal(errors.filter((a) => String(a[0]).includes('invalid-input')).length, 3);
-    assert.ok(errors.every((a) => a[1] && 'payload' in a[1]), 'each error carries its msg');
+    assert.ok(
+      errors.every((a) => a[1] && 'payload' in a[1]),
+      'each error carries its msg',
+    );
     const o = await ask('observe', { d: { fields: [{ field: 'mgmt.firmware' }] } });
     assert.equal(o.json.d.fields[0].value.state, 0);
   });
@@ -123,7 +131,11 @@ describe('firmware/firmware-state node in Node-RED over the embedded broker', fu
     assert.equal(cmd.payload.command, 'install');
     assert.equal(cmd.payload.file, file);
     getNode('fw').receive({ payload: { result: 'installed' } });
-    await platform.waitFor((m) => m.topic.endsWith('/notify') && m.json.d.fields[0].value.updateStatus === 0 && m.json.d.fields[0].value.state === 0, 5000, 'installed');
+    await platform.waitFor(
+      (m) => m.topic.endsWith('/notify') && m.json.d.fields[0].value.updateStatus === 0 && m.json.d.fields[0].value.state === 0,
+      5000,
+      'installed',
+    );
 
     await setFirmware(`${base}/missing.bin`);
     await ask('mgmt/initiate/firmware/download');
@@ -167,7 +179,8 @@ describe('firmware/firmware-state in a real Node-RED process: the state survives
     ];
     const settings = `contextStorage: { default: { module: 'localfilesystem' } },`;
     const P = 'iotdm-1/type/thermo/id/R-1';
-    const manages = () => platform.received.filter((m) => m.topic === 'iotdevice-1/type/thermo/id/R-1/mgmt/manage' && m.json.d.supports.firmwareActions === true).length;
+    const manages = () =>
+      platform.received.filter((m) => m.topic === 'iotdevice-1/type/thermo/id/R-1/mgmt/manage' && m.json.d.supports.firmwareActions === true).length;
     const ask = async (p: string, body: Record<string, unknown> = {}) => {
       const reqId = `p${++seq}`;
       await platform.publish(`${P}/${p}`, { reqId, ...body });
@@ -189,7 +202,11 @@ describe('firmware/firmware-state in a real Node-RED process: the state survives
     const o = await ask('observe', { d: { fields: [{ field: 'mgmt.firmware' }] } });
     assert.equal(o.json.d.fields[0].value.state, 2, 'still downloaded after the restart');
     assert.equal((await ask('mgmt/initiate/firmware/update')).json.rc, 202);
-    const done = await platform.waitFor((m) => m.topic.endsWith('/R-1/notify') && m.json.d.fields[0].value.updateStatus === 0 && m.json.d.fields[0].value.state === 0, 5000, 'installed');
+    const done = await platform.waitFor(
+      (m) => m.topic.endsWith('/R-1/notify') && m.json.d.fields[0].value.updateStatus === 0 && m.json.d.fields[0].value.state === 0,
+      5000,
+      'installed',
+    );
     assert.ok(done);
   });
 });

@@ -85,7 +85,10 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       // the gateway restarts: its firmware state comes back from the snapshot (the node's context)
       const snap = JSON.parse(JSON.stringify(await gw.stop())) as FirmwareSnapshot;
       gw = startGateway(broker.url, snap);
-      assert.ok(DEVICES.every((d) => gw.handler.firmware(d).state === 2), 'still downloaded after the restart');
+      assert.ok(
+        DEVICES.every((d) => gw.handler.firmware(d).state === 2),
+        'still downloaded after the restart',
+      );
       await until(() => gw.agent.counts().managed === N + 1, 20000, 'fleet managed again');
 
       const t1 = Date.now();
@@ -93,7 +96,10 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       await completion(p.platform, up, 40000);
       const updateMs = Date.now() - t1;
       assert.deepEqual(up.counts, { total: N, inProgress: 0, success: N, failure: 0, timedOut: 0, cancelled: 0 });
-      assert.ok(DEVICES.every((d) => p.platform.registry.get(d)!.deviceInfo.fwVersion === '2.0'), 'fwVersion 2.0 in the registry');
+      assert.ok(
+        DEVICES.every((d) => p.platform.registry.get(d)!.deviceInfo.fwVersion === '2.0'),
+        'fwVersion 2.0 in the registry',
+      );
       assert.ok(DEVICES.every((d) => gw.handler.firmware(d).state === 0 && gw.handler.firmware(d).updateStatus === 0));
       // the agent reports the new version in its next manage
       assert.equal(gw.agent.status(DEVICES[0])!.deviceInfo.fwVersion, '2.0');
@@ -113,7 +119,11 @@ for (const kind of ['embedded', 'mosquitto'] as BrokerKind[]) {
       agent.start();
       try {
         await until(() => p2.platform.registry.get(dev)?.supports.firmwareActions === true, 5000, 'managed');
-        const req = p2.platform.requests.initiate({ action: 'firmware/download', parameters: [{ name: 'uri', value: 'http://127.0.0.1/x.bin' }], devices: [dev] });
+        const req = p2.platform.requests.initiate({
+          action: 'firmware/download',
+          parameters: [{ name: 'uri', value: 'http://127.0.0.1/x.bin' }],
+          devices: [dev],
+        });
         await completion(p2.platform, req, 5000);
         const row = p2.platform.requests.deviceStatusOf(req.id, dev)!;
         assert.equal(row.status, 3);

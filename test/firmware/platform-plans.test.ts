@@ -30,36 +30,211 @@ const DL = ['device/update', 'observe', 'mgmt/initiate/firmware/download', 'canc
 const UP = ['device/update', 'observe', 'mgmt/initiate/firmware/update', 'cancel'];
 const CASES: Case[] = [
   // download: success and each rc / notified error
-  { rule: 'download: 204, 200, 202, notify state 1 then 2, cancel 200 → success', action: 'firmware/download', script: { notifies: [{ state: 1 }, { state: 2 }] }, status: 0, saw: DL },
-  { rule: 'download: a device/update answered 200 (already installed) goes on', action: 'firmware/download', script: { update: 200, notifies: [{ state: 1 }, { state: 2 }] }, status: 0, saw: DL },
-  { rule: 'download: notifies before the 202 (IBM Java before its fix) still succeed', action: 'firmware/download', script: { notifyBeforeAnswer: true, notifies: [{ state: 1 }, { state: 2 }] }, status: 0 },
-  { rule: 'download: 400 state not idle', action: 'firmware/download', script: { initiate: 400, initiateMessage: 'Cannot download as the device is not in idle state' }, status: 2, rc: 400, message: /not in idle state/, saw: DL },
-  { rule: 'download: 400 uri missing or invalid', action: 'firmware/download', script: { initiate: 400, initiateMessage: 'mgmt.firmware.uri is not set or is not a valid URI' }, status: 2, rc: 400, message: /uri/ },
-  { rule: 'download: 500 the attempt failed', action: 'firmware/download', script: { initiate: 500, initiateMessage: 'disk busy' }, status: 2, rc: 500, message: /disk busy/ },
+  {
+    rule: 'download: 204, 200, 202, notify state 1 then 2, cancel 200 → success',
+    action: 'firmware/download',
+    script: { notifies: [{ state: 1 }, { state: 2 }] },
+    status: 0,
+    saw: DL,
+  },
+  {
+    rule: 'download: a device/update answered 200 (already installed) goes on',
+    action: 'firmware/download',
+    script: { update: 200, notifies: [{ state: 1 }, { state: 2 }] },
+    status: 0,
+    saw: DL,
+  },
+  {
+    rule: 'download: notifies before the 202 (IBM Java before its fix) still succeed',
+    action: 'firmware/download',
+    script: { notifyBeforeAnswer: true, notifies: [{ state: 1 }, { state: 2 }] },
+    status: 0,
+  },
+  {
+    rule: 'download: 400 state not idle',
+    action: 'firmware/download',
+    script: { initiate: 400, initiateMessage: 'Cannot download as the device is not in idle state' },
+    status: 2,
+    rc: 400,
+    message: /not in idle state/,
+    saw: DL,
+  },
+  {
+    rule: 'download: 400 uri missing or invalid',
+    action: 'firmware/download',
+    script: { initiate: 400, initiateMessage: 'mgmt.firmware.uri is not set or is not a valid URI' },
+    status: 2,
+    rc: 400,
+    message: /uri/,
+  },
+  {
+    rule: 'download: 500 the attempt failed',
+    action: 'firmware/download',
+    script: { initiate: 500, initiateMessage: 'disk busy' },
+    status: 2,
+    rc: 500,
+    message: /disk busy/,
+  },
   { rule: 'download: 501 not supported', action: 'firmware/download', script: { initiate: 501 }, status: 2, rc: 501, message: /not implemented/ },
-  { rule: 'download: updateStatus 2 out of memory', action: 'firmware/download', script: { notifies: [{ state: 1 }, { state: 0, updateStatus: 2 }] }, status: 2, message: /out of memory \(updateStatus 2\)/, saw: DL },
-  { rule: 'download: updateStatus 3 connection lost', action: 'firmware/download', script: { notifies: [{ state: 1 }, { state: 0, updateStatus: 3 }] }, status: 2, message: /connection lost \(updateStatus 3\)/ },
-  { rule: 'download: updateStatus 4 verification failed', action: 'firmware/download', script: { notifies: [{ state: 1 }, { state: 0, updateStatus: 4 }] }, status: 2, message: /verification failed \(updateStatus 4\)/ },
-  { rule: 'download: updateStatus 6 invalid URI', action: 'firmware/download', script: { notifies: [{ state: 1 }, { state: 0, updateStatus: 6 }] }, status: 2, message: /invalid URI \(updateStatus 6\)/ },
-  { rule: 'download: one field per notify (IBM Node client) is judged on the merged view', action: 'firmware/download', script: { notifies: [{ state: 1 }, { updateStatus: 3 }, { state: 0 }] }, status: 2, message: /updateStatus 3/ },
-  { rule: 'download: device/update refused (400) fails at update', action: 'firmware/download', script: { update: 400 }, status: 2, rc: 400, phase: 'update', saw: ['device/update'] },
-  { rule: 'download: observe refused (404) fails at observe', action: 'firmware/download', script: { observe: 404 }, status: 2, rc: 404, phase: 'observe', saw: ['device/update', 'observe'] },
+  {
+    rule: 'download: updateStatus 2 out of memory',
+    action: 'firmware/download',
+    script: { notifies: [{ state: 1 }, { state: 0, updateStatus: 2 }] },
+    status: 2,
+    message: /out of memory \(updateStatus 2\)/,
+    saw: DL,
+  },
+  {
+    rule: 'download: updateStatus 3 connection lost',
+    action: 'firmware/download',
+    script: { notifies: [{ state: 1 }, { state: 0, updateStatus: 3 }] },
+    status: 2,
+    message: /connection lost \(updateStatus 3\)/,
+  },
+  {
+    rule: 'download: updateStatus 4 verification failed',
+    action: 'firmware/download',
+    script: { notifies: [{ state: 1 }, { state: 0, updateStatus: 4 }] },
+    status: 2,
+    message: /verification failed \(updateStatus 4\)/,
+  },
+  {
+    rule: 'download: updateStatus 6 invalid URI',
+    action: 'firmware/download',
+    script: { notifies: [{ state: 1 }, { state: 0, updateStatus: 6 }] },
+    status: 2,
+    message: /invalid URI \(updateStatus 6\)/,
+  },
+  {
+    rule: 'download: one field per notify (IBM Node client) is judged on the merged view',
+    action: 'firmware/download',
+    script: { notifies: [{ state: 1 }, { updateStatus: 3 }, { state: 0 }] },
+    status: 2,
+    message: /updateStatus 3/,
+  },
+  {
+    rule: 'download: device/update refused (400) fails at update',
+    action: 'firmware/download',
+    script: { update: 400 },
+    status: 2,
+    rc: 400,
+    phase: 'update',
+    saw: ['device/update'],
+  },
+  {
+    rule: 'download: observe refused (404) fails at observe',
+    action: 'firmware/download',
+    script: { observe: 404 },
+    status: 2,
+    rc: 404,
+    phase: 'observe',
+    saw: ['device/update', 'observe'],
+  },
   // download timeouts, each with its phase's reason
-  { rule: 'download timeout: no answer to device/update', action: 'firmware/download', script: { update: null }, status: 3, message: /^no answer to device\/update$/, phase: 'update' },
-  { rule: 'download timeout: no answer to observe', action: 'firmware/download', script: { observe: null }, status: 3, message: /^no answer to observe$/, phase: 'observe' },
-  { rule: 'download timeout: no answer to the initiate', action: 'firmware/download', script: { initiate: null }, status: 3, message: /^no answer to firmware\/download$/, phase: 'initiate' },
-  { rule: 'download timeout: state 2 never notified', action: 'firmware/download', script: { notifies: [{ state: 1 }] }, status: 3, message: /^download did not finish$/, phase: 'download' },
-  { rule: 'download timeout: no answer to cancel', action: 'firmware/download', script: { cancel: null, notifies: [{ state: 1 }, { state: 2 }] }, status: 3, message: /^no answer to cancel$/, phase: 'cancel' },
+  {
+    rule: 'download timeout: no answer to device/update',
+    action: 'firmware/download',
+    script: { update: null },
+    status: 3,
+    message: /^no answer to device\/update$/,
+    phase: 'update',
+  },
+  {
+    rule: 'download timeout: no answer to observe',
+    action: 'firmware/download',
+    script: { observe: null },
+    status: 3,
+    message: /^no answer to observe$/,
+    phase: 'observe',
+  },
+  {
+    rule: 'download timeout: no answer to the initiate',
+    action: 'firmware/download',
+    script: { initiate: null },
+    status: 3,
+    message: /^no answer to firmware\/download$/,
+    phase: 'initiate',
+  },
+  {
+    rule: 'download timeout: state 2 never notified',
+    action: 'firmware/download',
+    script: { notifies: [{ state: 1 }] },
+    status: 3,
+    message: /^download did not finish$/,
+    phase: 'download',
+  },
+  {
+    rule: 'download timeout: no answer to cancel',
+    action: 'firmware/download',
+    script: { cancel: null, notifies: [{ state: 1 }, { state: 2 }] },
+    status: 3,
+    message: /^no answer to cancel$/,
+    phase: 'cancel',
+  },
   // update
-  { rule: 'update: 204, 200, 202, notify updateStatus 1 then state 0 + updateStatus 0, cancel → success', action: 'firmware/update', script: { notifies: [{ updateStatus: 1 }, { state: 0, updateStatus: 0 }] }, status: 0, saw: UP },
-  { rule: 'update: 400 not downloaded', action: 'firmware/update', script: { initiate: 400, initiateMessage: 'Firmware is still not successfully downloaded.' }, status: 2, rc: 400, message: /not successfully downloaded/, saw: UP },
+  {
+    rule: 'update: 204, 200, 202, notify updateStatus 1 then state 0 + updateStatus 0, cancel → success',
+    action: 'firmware/update',
+    script: { notifies: [{ updateStatus: 1 }, { state: 0, updateStatus: 0 }] },
+    status: 0,
+    saw: UP,
+  },
+  {
+    rule: 'update: 400 not downloaded',
+    action: 'firmware/update',
+    script: { initiate: 400, initiateMessage: 'Firmware is still not successfully downloaded.' },
+    status: 2,
+    rc: 400,
+    message: /not successfully downloaded/,
+    saw: UP,
+  },
   { rule: 'update: 500 the attempt failed', action: 'firmware/update', script: { initiate: 500 }, status: 2, rc: 500, message: /internal error/ },
-  { rule: 'update: 501 not supported', action: 'firmware/update', script: { initiate: 501, initiateMessage: 'no updates here' }, status: 2, rc: 501, message: /no updates here/ },
-  { rule: 'update: updateStatus 2 out of memory', action: 'firmware/update', script: { notifies: [{ updateStatus: 1 }, { state: 0, updateStatus: 2 }] }, status: 2, message: /out of memory \(updateStatus 2\)/ },
-  { rule: 'update: updateStatus 5 unsupported image', action: 'firmware/update', script: { notifies: [{ updateStatus: 1 }, { state: 0, updateStatus: 5 }] }, status: 2, message: /unsupported image \(updateStatus 5\)/ },
-  { rule: 'update timeout: no answer to observe', action: 'firmware/update', script: { observe: null }, status: 3, message: /^no answer to observe$/, phase: 'observe' },
-  { rule: 'update timeout: no answer to the initiate', action: 'firmware/update', script: { initiate: null }, status: 3, message: /^no answer to firmware\/update$/, phase: 'initiate' },
-  { rule: 'update timeout: never finished installing', action: 'firmware/update', script: { notifies: [{ updateStatus: 1 }] }, status: 3, message: /^update did not finish$/, phase: 'install' },
+  {
+    rule: 'update: 501 not supported',
+    action: 'firmware/update',
+    script: { initiate: 501, initiateMessage: 'no updates here' },
+    status: 2,
+    rc: 501,
+    message: /no updates here/,
+  },
+  {
+    rule: 'update: updateStatus 2 out of memory',
+    action: 'firmware/update',
+    script: { notifies: [{ updateStatus: 1 }, { state: 0, updateStatus: 2 }] },
+    status: 2,
+    message: /out of memory \(updateStatus 2\)/,
+  },
+  {
+    rule: 'update: updateStatus 5 unsupported image',
+    action: 'firmware/update',
+    script: { notifies: [{ updateStatus: 1 }, { state: 0, updateStatus: 5 }] },
+    status: 2,
+    message: /unsupported image \(updateStatus 5\)/,
+  },
+  {
+    rule: 'update timeout: no answer to observe',
+    action: 'firmware/update',
+    script: { observe: null },
+    status: 3,
+    message: /^no answer to observe$/,
+    phase: 'observe',
+  },
+  {
+    rule: 'update timeout: no answer to the initiate',
+    action: 'firmware/update',
+    script: { initiate: null },
+    status: 3,
+    message: /^no answer to firmware\/update$/,
+    phase: 'initiate',
+  },
+  {
+    rule: 'update timeout: never finished installing',
+    action: 'firmware/update',
+    script: { notifies: [{ updateStatus: 1 }] },
+    status: 3,
+    message: /^update did not finish$/,
+    phase: 'install',
+  },
 ];
 
 describe('firmware/platform plans, table-driven over the embedded broker', function () {
@@ -105,7 +280,8 @@ describe('firmware/platform plans, table-driven over the embedded broker', funct
       }
       // the device/update carries all seven keys
       const upd = d.received.find((r) => r.name === 'device/update');
-      if (upd) assert.deepEqual(Object.keys(upd.body.d.fields[0].value).sort(), ['name', 'state', 'updateStatus', 'updatedDateTime', 'uri', 'verifier', 'version']);
+      if (upd)
+        assert.deepEqual(Object.keys(upd.body.d.fields[0].value).sort(), ['name', 'state', 'updateStatus', 'updatedDateTime', 'uri', 'verifier', 'version']);
     });
   }
 
@@ -149,7 +325,10 @@ describe('firmware/platform plans, table-driven over the embedded broker', funct
     assert.equal(p.published.slice(before).filter((t) => t.includes(`/id/${d.deviceId}/`)).length, 0);
     assert.deepEqual(d.names(), []);
     // strict (the REST API) refuses the whole request
-    assert.throws(() => p.platform.requests.initiate({ action: 'firmware/download', devices: [d.ref] }, { strict: true }), (e: InitiateError) => e.statusCode === 403);
+    assert.throws(
+      () => p.platform.requests.initiate({ action: 'firmware/download', devices: [d.ref] }, { strict: true }),
+      (e: InitiateError) => e.statusCode === 403,
+    );
   });
 
   it('firmware/update mixing types is refused as a whole, with a clear error and no publish', async () => {
@@ -158,7 +337,8 @@ describe('firmware/platform plans, table-driven over the embedded broker', funct
     const before = p.published.length;
     assert.throws(
       () => p.platform.requests.initiate({ action: 'firmware/update', devices: [a, b].map(({ typeId, deviceId }) => ({ typeId, deviceId })) }),
-      (e: InitiateError) => e instanceof InitiateError && e.statusCode === 400 && /one type/.test(e.message) && /typeA/.test(e.message) && /typeB/.test(e.message),
+      (e: InitiateError) =>
+        e instanceof InitiateError && e.statusCode === 400 && /one type/.test(e.message) && /typeA/.test(e.message) && /typeB/.test(e.message),
     );
     await sleep(50);
     assert.equal(p.published.length, before);
@@ -181,7 +361,10 @@ describe('firmware/platform plans, table-driven over the embedded broker', funct
     assert.match(row2.message!, new RegExp(first.id));
     assert.equal(d.received.length, before, 'nothing published for the refused request');
     assert.equal(first.complete, false);
-    assert.throws(() => p.platform.requests.initiate({ action: 'firmware/update', devices: [ref] }, { strict: true }), (e: InitiateError) => e.statusCode === 409);
+    assert.throws(
+      () => p.platform.requests.initiate({ action: 'firmware/update', devices: [ref] }, { strict: true }),
+      (e: InitiateError) => e.statusCode === 409,
+    );
     // override: the first ends cancelled, the new one runs
     d.script = { notifies: [{ updateStatus: 1 }, { state: 0, updateStatus: 0 }] };
     const third = p.platform.requests.initiate({ action: 'firmware/update', devices: [ref] }, { override: true });
@@ -216,7 +399,9 @@ describe('firmware/platform plans, table-driven over the embedded broker', funct
     const req2 = p.platform.requests.initiate({ action: 'firmware/download', parameters: PARAMS, devices: [lref] });
     await completion(p.platform, req2);
     const init = late.received.find((r) => r.name === 'mgmt/initiate/firmware/download')!;
-    await late.client.publishAsync(`iotdevice-1/type/${late.typeId}/id/${late.deviceId}/response`, JSON.stringify({ reqId: init.body.reqId, rc: 202 }), { qos: 1 });
+    await late.client.publishAsync(`iotdevice-1/type/${late.typeId}/id/${late.deviceId}/response`, JSON.stringify({ reqId: init.body.reqId, rc: 202 }), {
+      qos: 1,
+    });
     await late.notify({ state: 1 });
     await late.notify({ state: 2 });
     await sleep(100);
@@ -226,7 +411,10 @@ describe('firmware/platform plans, table-driven over the embedded broker', funct
   });
 
   it('an observe answer with an invalid firmware value is not merged into the registry', async () => {
-    const d = await device({ observeD: { fields: [{ field: 'mgmt.firmware', value: { state: 'evil', version: 7 } }] }, notifies: [{ state: 1 }, { state: 2 }] });
+    const d = await device({
+      observeD: { fields: [{ field: 'mgmt.firmware', value: { state: 'evil', version: 7 } }] },
+      notifies: [{ state: 1 }, { state: 2 }],
+    });
     const req = p.platform.requests.initiate({ action: 'firmware/download', parameters: PARAMS, devices: [d.ref] });
     await completion(p.platform, req);
     const fw = p.platform.registry.get(d)!.mgmt.firmware!;

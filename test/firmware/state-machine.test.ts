@@ -5,7 +5,12 @@ import { TRANSITIONS, FIRMWARE_EVENTS, transition, type FirmwareEvent } from '..
 const PHASES = [0, 1, 2].flatMap((state) => [0, 1, 2, 3, 4, 5, 6].map((updateStatus) => ({ state, updateStatus })));
 
 /** The seed's rules, written out as expectations (one row per rule of docs/protocol.md §3.9, §11.4, §11.5). */
-const LEGAL: { event: FirmwareEvent; from: (p: { state: number; updateStatus: number }) => boolean; statuses?: number[]; to: (s?: number) => Record<string, number> }[] = [
+const LEGAL: {
+  event: FirmwareEvent;
+  from: (p: { state: number; updateStatus: number }) => boolean;
+  statuses?: number[];
+  to: (s?: number) => Record<string, number>;
+}[] = [
   { event: 'download', from: (p) => p.state === 0 && p.updateStatus !== 1, to: () => ({ state: 1 }) },
   { event: 'downloaded', from: (p) => p.state === 1 && p.updateStatus !== 1, to: () => ({ state: 2 }) },
   { event: 'downloadFailed', from: (p) => p.state === 1 && p.updateStatus !== 1, statuses: [2, 3, 4, 6], to: (s) => ({ state: 0, updateStatus: s! }) },

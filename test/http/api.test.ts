@@ -19,7 +19,19 @@ const thermo = (n: number, prefix = 't') => Array.from({ length: n }, (_, i) => 
 
 function flow(port: number, platform: Record<string, unknown> = {}): FlowNode[] {
   return [
-    { id: 'p1', type: 'iotdm-platform', access: 'development', broker: 'embedded', port, bind: '127.0.0.1', responseTimeout: 60, requestTimeout: 300, api: true, apiRoot: ROOT, ...platform },
+    {
+      id: 'p1',
+      type: 'iotdm-platform',
+      access: 'development',
+      broker: 'embedded',
+      port,
+      bind: '127.0.0.1',
+      responseTimeout: 60,
+      requestTimeout: 300,
+      api: true,
+      apiRoot: ROOT,
+      ...platform,
+    },
     { id: 'mr', type: 'iotdm-mgmt-request', platform: 'p1', follow: 'all', deviceOutput: 'all', strict: true, wires: [['dev'], ['sum'], ['ans']] },
     { id: 'mr2', type: 'iotdm-mgmt-request', platform: 'p1', follow: 'own', deviceOutput: 'none', wires: [[], [], ['ans2']] },
     { id: 'dev', type: 'helper' },
@@ -45,7 +57,9 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
     await loadFlow(NODES, flow(port), { p1: { apiKey: KEY, apiToken: TOKEN } });
     await getNode('p1').ready;
     fleet = await Fleet.connect(`mqtt://127.0.0.1:${port}`, thermo(250));
-    unable = await Fleet.connect(`mqtt://127.0.0.1:${port}`, [{ typeId: 'thermo', deviceId: 'no-actions' }], { supports: { deviceActions: false, firmwareActions: false } });
+    unable = await Fleet.connect(`mqtt://127.0.0.1:${port}`, [{ typeId: 'thermo', deviceId: 'no-actions' }], {
+      supports: { deviceActions: false, firmwareActions: false },
+    });
   });
   after(async () => {
     await fleet?.close();
@@ -58,10 +72,14 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
   const get = (path: string) => call(base, 'GET', path, { auth: AUTH });
 
   async function completed(reqId: string, timeoutMs = 5000) {
-    return until(async () => {
-      const r = await get(`${R}/${reqId}`);
-      return r.status === 200 && r.json.complete ? r.json : undefined;
-    }, timeoutMs, `request ${reqId} to complete`);
+    return until(
+      async () => {
+        const r = await get(`${R}/${reqId}`);
+        return r.status === 200 && r.json.complete ? r.json : undefined;
+      },
+      timeoutMs,
+      `request ${reqId} to complete`,
+    );
   }
 
   it('401 with WWW-Authenticate on every route without credentials, with a wrong key, a wrong token or a malformed header', async () => {
@@ -74,7 +92,16 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
       ['GET', `${R}/x/deviceStatus/thermo/t-000`],
       ['POST', `${R}/x/cancel`],
     ];
-    const bad = [null, basic(KEY, 'wrong'), basic('wrong', TOKEN), basic(KEY, TOKEN + 'x'), basic(KEY, ''), 'Basic !!!', `Bearer ${TOKEN}`, basic(`${KEY}:${TOKEN}`, '')];
+    const bad = [
+      null,
+      basic(KEY, 'wrong'),
+      basic('wrong', TOKEN),
+      basic(KEY, TOKEN + 'x'),
+      basic(KEY, ''),
+      'Basic !!!',
+      `Bearer ${TOKEN}`,
+      basic(`${KEY}:${TOKEN}`, ''),
+    ];
     for (const [method, path] of routes) {
       for (const auth of bad) {
         const r = await call(base, method, path, { auth, body: method === 'POST' ? { action: 'device/reboot', devices: thermo(1) } : undefined });
@@ -108,7 +135,10 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
     assert.equal(summary.payload.status, 0);
     assert.deepEqual(summary.payload.counts, { total: 3, inProgress: 0, success: 3, failure: 0, timedOut: 0, cancelled: 0 });
     const mine = rows.filter((m) => m.reqId === reqId);
-    assert.deepEqual(mine.map((m) => m.payload.deviceId).sort(), devices.map((d) => d.deviceId));
+    assert.deepEqual(
+      mine.map((m) => m.payload.deviceId).sort(),
+      devices.map((d) => d.deviceId),
+    );
     assert.ok(mine.every((m) => m.payload.status === 0 && m.payload.complete === true && m.payload.rc === 202));
     await waitForCall('mr', 'status', (a) => a[0]?.fill === 'green' && a[0]?.shape === 'dot');
 
@@ -153,7 +183,11 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
       [{ devices: thermo(1) }, /^invalid request: action is missing$/, ['/action']],
       [{ action: 'device/reboot' }, /^invalid request: devices is missing$/, ['/devices']],
       [{ action: 'device/reboot', devices: [] }, /^invalid request: devices must list at least one item$/, ['/devices']],
-      [{ action: 'device/explode', devices: thermo(1) }, /^invalid request: action must be one of device\/reboot, device\/factoryReset, firmware\/download, firmware\/update, or a custom action/, ['/action']],
+      [
+        { action: 'device/explode', devices: thermo(1) },
+        /^invalid request: action must be one of device\/reboot, device\/factoryReset, firmware\/download, firmware\/update, or a custom action/,
+        ['/action'],
+      ],
       [{ action: 'device/reboot', devices: [{ typeId: 'thermo' }] }, /^invalid request: devices\[0\]\.deviceId is missing$/, ['/devices/0/deviceId']],
       [{ action: 'device/reboot', devices: thermo(1), extra: 1 }, /does not take: "extra"/],
       [{ action: 'device/reboot', devices: [...thermo(1), ...thermo(1)] }, /twice/],
@@ -239,11 +273,14 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
     // chunked, no Content-Length: the limit is counted as the body arrives
     const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const u = new URL(base + R);
-      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { authorization: AUTH, 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
+      const req = http.request(
+        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { authorization: AUTH, 'content-type': 'application/json' } },
+        (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
       req.on('error', reject);
       const chunk = 'x'.repeat(64 * 1024);
       let sent = 0;
@@ -271,7 +308,13 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
     const errors = callsOf('p1', 'error').length;
     const u = new URL(base + R);
     await new Promise<void>((resolve) => {
-      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { authorization: AUTH, 'content-type': 'application/json', 'content-length': '1000' } });
+      const req = http.request({
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        headers: { authorization: AUTH, 'content-type': 'application/json', 'content-length': '1000' },
+      });
       req.on('error', () => resolve());
       req.on('close', () => resolve());
       req.write('{"action": "device/reboot", ', () => setTimeout(() => req.destroy(), 50));
@@ -282,7 +325,18 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
   });
 
   it('400 for invalid query parameters; 405 with Allow for other methods; other paths under the root are not ours', async () => {
-    for (const q of ['_limit=0', '_limit=5001', '_limit=abc', '_limit=1.5', '_limit=-1', '_limit=', '_limit=1&_limit=2', '_bookmark=', '_bookmark=garbage', '_bookmark=' + Buffer.from('o:x').toString('base64url')]) {
+    for (const q of [
+      '_limit=0',
+      '_limit=5001',
+      '_limit=abc',
+      '_limit=1.5',
+      '_limit=-1',
+      '_limit=',
+      '_limit=1&_limit=2',
+      '_bookmark=',
+      '_bookmark=garbage',
+      '_bookmark=' + Buffer.from('o:x').toString('base64url'),
+    ]) {
       const r = await get(`${R}?${q}`);
       assert.equal(r.status, 400, q);
       assert.ok(r.json.message, q);
@@ -328,14 +382,20 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
       bookmark = p.json._bookmark;
     } while (bookmark);
     assert.equal(pages, 3);
-    assert.deepEqual(seen, devices.map((d) => d.deviceId));
+    assert.deepEqual(
+      seen,
+      devices.map((d) => d.deviceId),
+    );
     // without _limit: one page of 100 and a bookmark
     const first = await get(`${R}/${reqId}/deviceStatus`);
     assert.equal(first.json.results.length, 100);
     assert.ok(first.json._bookmark);
 
     // the list: two more requests, pages of 2, every id once
-    const more = [await post({ action: 'device/reboot', devices: thermo(1) }), await post({ action: 'device/factoryReset', devices: [{ typeId: 'thermo', deviceId: 't-010' }] })];
+    const more = [
+      await post({ action: 'device/reboot', devices: thermo(1) }),
+      await post({ action: 'device/factoryReset', devices: [{ typeId: 'thermo', deviceId: 't-010' }] }),
+    ];
     const ids: string[] = [];
     bookmark = undefined;
     let listPages = 0;
@@ -361,7 +421,15 @@ describe('http API: the v0002 management-requests routes on RED.httpNode', funct
     fleet.silent.add('thermo:t-150');
     try {
       const ans = nextMessage('ans2');
-      getNode('mr2').receive({ payload: { action: 'device/reboot', devices: [{ typeId: 'thermo', deviceId: 't-150' }, { typeId: 'thermo', deviceId: 't-151' }] } });
+      getNode('mr2').receive({
+        payload: {
+          action: 'device/reboot',
+          devices: [
+            { typeId: 'thermo', deviceId: 't-150' },
+            { typeId: 'thermo', deviceId: 't-151' },
+          ],
+        },
+      });
       const a = await ans;
       assert.equal(a.statusCode, 202);
       const reqId = a.payload.reqId;
@@ -404,7 +472,13 @@ describe('http API: mounting with the platform node', function () {
   it('enabled without a key and token: every route answers 401 and the node warns', async () => {
     await loadFlow(NODES, flow(await freePort()), {});
     await waitForCall('p1', 'warn', (a) => a[0] === 'iotdm-platform.errors.api-no-credentials');
-    for (const [method, path] of [['GET', R], ['POST', R], ['GET', `${R}/x`], ['DELETE', `${R}/x`], ['POST', `${R}/x/cancel`]]) {
+    for (const [method, path] of [
+      ['GET', R],
+      ['POST', R],
+      ['GET', `${R}/x`],
+      ['DELETE', `${R}/x`],
+      ['POST', `${R}/x/cancel`],
+    ]) {
       const r = await call(web.url, method, path, { auth: basic('', ''), body: method === 'POST' ? {} : undefined });
       assert.equal(r.status, 401);
       assert.equal(r.json.message, 'iotdm-platform.api.no-credentials');
@@ -449,7 +523,12 @@ describe('http API: mounting with the platform node', function () {
       { id: 'pc', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: await freePort(), api: true, apiRoot: '/A/v0002' },
       { id: 'pd', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: await freePort(), api: true, apiRoot: 'no-slash' },
     ];
-    await loadFlow(NODES, f, { pa: { apiKey: 'ka', apiToken: 'ta' }, pb: { apiKey: 'kb', apiToken: 'tb' }, pc: { apiKey: 'kc', apiToken: 'tc' }, pd: { apiKey: 'kd', apiToken: 'td' } });
+    await loadFlow(NODES, f, {
+      pa: { apiKey: 'ka', apiToken: 'ta' },
+      pb: { apiKey: 'kb', apiToken: 'tb' },
+      pc: { apiKey: 'kc', apiToken: 'tc' },
+      pd: { apiKey: 'kd', apiToken: 'td' },
+    });
     await Promise.all(['pa', 'pb'].map((id) => getNode(id).ready));
     const fa = await Fleet.connect(`mqtt://127.0.0.1:${pa}`, thermo(2, 'a'));
     const fb = await Fleet.connect(`mqtt://127.0.0.1:${pb}`, thermo(2, 'b'));
@@ -457,12 +536,21 @@ describe('http API: mounting with the platform node', function () {
       const ra = await call(web.url, 'POST', '/a/v0002/mgmt/requests', { auth: basic('ka', 'ta'), body: { action: 'device/reboot', devices: thermo(2, 'a') } });
       assert.equal(ra.status, 202);
       // b's devices are unknown to a, a's credentials are wrong for b
-      assert.equal((await call(web.url, 'POST', '/a/v0002/mgmt/requests', { auth: basic('ka', 'ta'), body: { action: 'device/reboot', devices: thermo(1, 'b') } })).status, 404);
+      assert.equal(
+        (await call(web.url, 'POST', '/a/v0002/mgmt/requests', { auth: basic('ka', 'ta'), body: { action: 'device/reboot', devices: thermo(1, 'b') } })).status,
+        404,
+      );
       assert.equal((await list('/b/v0002', basic('ka', 'ta'))).status, 401);
       const rb = await call(web.url, 'POST', '/b/v0002/mgmt/requests', { auth: basic('kb', 'tb'), body: { action: 'device/reboot', devices: thermo(2, 'b') } });
       assert.equal(rb.status, 202);
-      assert.deepEqual((await list('/a/v0002', basic('ka', 'ta'))).json.results.map((d: { id: string }) => d.id), [ra.json.reqId]);
-      assert.deepEqual((await list('/b/v0002', basic('kb', 'tb'))).json.results.map((d: { id: string }) => d.id), [rb.json.reqId]);
+      assert.deepEqual(
+        (await list('/a/v0002', basic('ka', 'ta'))).json.results.map((d: { id: string }) => d.id),
+        [ra.json.reqId],
+      );
+      assert.deepEqual(
+        (await list('/b/v0002', basic('kb', 'tb'))).json.results.map((d: { id: string }) => d.id),
+        [rb.json.reqId],
+      );
       assert.equal((await call(web.url, 'GET', `/b/v0002/mgmt/requests/${ra.json.reqId}`, { auth: basic('kb', 'tb') })).status, 404);
       // express matches mount paths without case: /A/v0002 is a's root, and pc says so
       await waitForCall('pc', 'error', (a) => a[0] === 'iotdm-platform.errors.api-root-in-use');

@@ -37,7 +37,9 @@ describe('http API: examples/http-api.json', function () {
     platform.port = port;
     const [perDevice, summary, answers] = (request.wires as string[][]).map((w) => w[0]);
     for (const n of flow) if (n.type === 'debug') n.type = 'helper';
-    await loadFlow([platformNode, mgmtRequestNode, injectNode, commentNode, captureHttpNode], flow, { [platform.id]: { apiKey: 'demo-key', apiToken: 'demo-token' } });
+    await loadFlow([platformNode, mgmtRequestNode, injectNode, commentNode, captureHttpNode], flow, {
+      [platform.id]: { apiKey: 'demo-key', apiToken: 'demo-token' },
+    });
     await getNode(platform.id).ready;
     const fleet = await Fleet.connect(`mqtt://127.0.0.1:${port}`, [
       { typeId: 'thermo', deviceId: 't-1' },
@@ -47,7 +49,10 @@ describe('http API: examples/http-api.json', function () {
       const auth = basic('demo-key', 'demo-token');
       const row = nextMessage(perDevice, 5000, (m) => m.payload.deviceId === 't-2');
       const sum = nextMessage(summary, 5000, (m) => m.payload.origin === 'http');
-      const r = await call(web.url, 'POST', `${root}/mgmt/requests`, { auth, body: { action: 'device/reboot', devices: [{ typeId: 'thermo', deviceId: 't-2' }] } });
+      const r = await call(web.url, 'POST', `${root}/mgmt/requests`, {
+        auth,
+        body: { action: 'device/reboot', devices: [{ typeId: 'thermo', deviceId: 't-2' }] },
+      });
       assert.equal(r.status, 202);
       assert.equal((await row).reqId, r.json.reqId);
       assert.equal((await sum).payload.status, 0);

@@ -34,7 +34,13 @@ export class Fleet {
 
   static async connect(url: string, devices: DeviceRef[], options: FleetOptions = {}): Promise<Fleet> {
     // a gateway for its devices (the platform's development mode lets it enrol itself and them)
-    const client = mqtt.connect(url, { protocolVersion: 4, reconnectPeriod: 0, clientId: fleetGatewayId(devices), username: options.username, password: options.password });
+    const client = mqtt.connect(url, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clientId: fleetGatewayId(devices),
+      username: options.username,
+      password: options.password,
+    });
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
       client.once('error', reject);

@@ -72,7 +72,12 @@ export interface Reply {
   json: any;
 }
 
-export async function call(base: string, method: string, path: string, opts: { auth?: string | null; body?: unknown; raw?: string | Buffer; type?: string } = {}): Promise<Reply> {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { auth?: string | null; body?: unknown; raw?: string | Buffer; type?: string } = {},
+): Promise<Reply> {
   const headers: Record<string, string> = {};
   if (opts.auth) headers.authorization = opts.auth;
   let body: string | Buffer | undefined;

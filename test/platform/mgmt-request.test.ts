@@ -163,7 +163,10 @@ describe('mgmt-request and iotdm-platform nodes', function () {
       };
       const listed = await ask('list', {});
       assert.equal(listed.statusCode, 200);
-      assert.deepEqual(listed.payload.results.map((r: { id: string }) => r.id), [reqId]);
+      assert.deepEqual(
+        listed.payload.results.map((r: { id: string }) => r.id),
+        [reqId],
+      );
       const got = await ask('get', { reqId });
       assert.equal(got.payload.id, reqId);
       assert.equal(typeof got.payload.complete, 'boolean');

@@ -22,11 +22,28 @@ describe('iotdm-platform registry across a Node-RED restart', function () {
       { id: 't1', type: 'tab', label: 'check' },
       { id: 'p1', type: 'iotdm-platform', access: 'development', broker: 'embedded', port: mqttPort, bind: '127.0.0.1' },
       { id: 'h1', type: 'http in', z: 't1', url: '/check', method: 'post', upload: false, wires: [['r1']] },
-      { id: 'r1', type: 'iotdm-mgmt-request', z: 't1', platform: 'p1', action: 'device/reboot', devices: '', devicesType: 'msg', strict: true, timeout: 1, follow: 'own', deviceOutput: 'none', wires: [[], [], ['o1']] },
+      {
+        id: 'r1',
+        type: 'iotdm-mgmt-request',
+        z: 't1',
+        platform: 'p1',
+        action: 'device/reboot',
+        devices: '',
+        devicesType: 'msg',
+        strict: true,
+        timeout: 1,
+        follow: 'own',
+        deviceOutput: 'none',
+        wires: [[], [], ['o1']],
+      },
       { id: 'o1', type: 'http response', z: 't1', wires: [] },
     ];
     const check = async (deviceList: unknown) => {
-      const r = await fetch(`${nr!.url}/check`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ devices: deviceList }) });
+      const r = await fetch(`${nr!.url}/check`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ devices: deviceList }),
+      });
       return { status: r.status, body: await r.text() };
     };
     // the http-in body {devices} is msg.payload: the request body, with the node's action

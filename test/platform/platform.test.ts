@@ -42,7 +42,10 @@ describe('platform/platform', () => {
   it('answers manage with 200, reqId first and rc second, and registers the device', () => {
     const { platform, sent } = makePlatform();
     platformRef.current = platform;
-    platform.handleMessage('iotdevice-1/type/T/id/D/mgmt/manage', '{"reqId":"r1","d":{"lifetime":3600,"supports":{"deviceActions":1,"firmwareActions":0},"deviceInfo":{"fwVersion":"1.0"}}}');
+    platform.handleMessage(
+      'iotdevice-1/type/T/id/D/mgmt/manage',
+      '{"reqId":"r1","d":{"lifetime":3600,"supports":{"deviceActions":1,"firmwareActions":0},"deviceInfo":{"fwVersion":"1.0"}}}',
+    );
     assert.equal(sent.length, 1);
     assert.equal(sent[0].topic, 'iotdm-1/type/T/id/D/response');
     assert.deepEqual(Object.keys(sent[0].body), ['reqId', 'rc']);
@@ -63,7 +66,13 @@ describe('platform/platform', () => {
     manage('T', 'a');
     manage('T', 'b');
     sent.length = 0;
-    const req = platform.requests.initiate({ action: 'device/reboot', devices: [{ typeId: 'T', deviceId: 'a' }, { typeId: 'T', deviceId: 'b' }] });
+    const req = platform.requests.initiate({
+      action: 'device/reboot',
+      devices: [
+        { typeId: 'T', deviceId: 'a' },
+        { typeId: 'T', deviceId: 'b' },
+      ],
+    });
     await settle();
     const reboots = sent.filter((s) => s.topic.endsWith('/mgmt/initiate/device/reboot'));
     assert.equal(reboots.length, 2);
@@ -125,8 +134,14 @@ describe('platform/platform', () => {
         ['unknown', 2, 404],
       ],
     );
-    assert.throws(() => platform.requests.initiate({ action: 'device/reboot', devices }, { strict: true }), (e: InitiateError) => e.statusCode === 404);
-    assert.throws(() => platform.requests.initiate({ action: 'device/reboot', devices: devices.slice(0, 2) }, { strict: true }), (e: InitiateError) => e.statusCode === 403);
+    assert.throws(
+      () => platform.requests.initiate({ action: 'device/reboot', devices }, { strict: true }),
+      (e: InitiateError) => e.statusCode === 404,
+    );
+    assert.throws(
+      () => platform.requests.initiate({ action: 'device/reboot', devices: devices.slice(0, 2) }, { strict: true }),
+      (e: InitiateError) => e.statusCode === 403,
+    );
   });
 
   it('times out a device that never answers, naming the phase', async () => {
@@ -135,7 +150,14 @@ describe('platform/platform', () => {
     manage('T', 'silent');
     manage('T', 'noreboot');
     sent.length = 0;
-    const req = platform.requests.initiate({ action: 'device/reboot', devices: [{ typeId: 'T', deviceId: 'silent' }, { typeId: 'T', deviceId: 'noreboot' }], timeout: 5 });
+    const req = platform.requests.initiate({
+      action: 'device/reboot',
+      devices: [
+        { typeId: 'T', deviceId: 'silent' },
+        { typeId: 'T', deviceId: 'noreboot' },
+      ],
+      timeout: 5,
+    });
     await settle();
     respond('T', 'noreboot', sent[1].body.reqId, 202);
     await done(req);
@@ -162,7 +184,8 @@ describe('platform/platform', () => {
     const { platform, manage, sent, respond } = makePlatform();
     platformRef.current = platform;
     manage('T', 'fw');
-    const notify = (value: unknown) => platform.handleMessage('iotdevice-1/type/T/id/fw/notify', JSON.stringify({ d: { fields: [{ field: 'mgmt.firmware', value }] } }));
+    const notify = (value: unknown) =>
+      platform.handleMessage('iotdevice-1/type/T/id/fw/notify', JSON.stringify({ d: { fields: [{ field: 'mgmt.firmware', value }] } }));
     notify({ state: 0, updateStatus: 3 }); // an earlier failed download
     sent.length = 0;
     const req = platform.requests.initiate({ action: 'firmware/download', devices: [{ typeId: 'T', deviceId: 'fw' }] });
@@ -225,11 +248,27 @@ describe('platform/platform', () => {
       { action: 'device/reboot', devices: [{ typeId: 'T/+', deviceId: 'x' }] },
       { action: 'device/explode', devices: [{ typeId: 'T', deviceId: 'x' }] },
       { action: 'device/reboot', devices: [] },
-      { action: 'device/reboot', devices: [{ typeId: 'T', deviceId: 'x' }, { typeId: 'T', deviceId: 'x' }] },
-      { action: 'firmware/update', devices: [{ typeId: 'A', deviceId: 'x' }, { typeId: 'B', deviceId: 'x' }] },
+      {
+        action: 'device/reboot',
+        devices: [
+          { typeId: 'T', deviceId: 'x' },
+          { typeId: 'T', deviceId: 'x' },
+        ],
+      },
+      {
+        action: 'firmware/update',
+        devices: [
+          { typeId: 'A', deviceId: 'x' },
+          { typeId: 'B', deviceId: 'x' },
+        ],
+      },
       { action: 'device/reboot', devices: [{ typeId: 'T', deviceId: 'x' }], extra: 1 },
     ]) {
-      assert.throws(() => platform.requests.initiate(body), (e: InitiateError) => e.statusCode === 400, JSON.stringify(body).slice(0, 80));
+      assert.throws(
+        () => platform.requests.initiate(body),
+        (e: InitiateError) => e.statusCode === 400,
+        JSON.stringify(body).slice(0, 80),
+      );
     }
   });
   it('answers location, diag and unmanage with 200, and 404 for a device that never managed', () => {
@@ -277,14 +316,17 @@ describe('platform/platform', () => {
     sent.length = 0;
     platform.handleMessage('iotdevice-1/type/T/id/D/notify', '{"d":{"fields":[{"field":"mgmt.firmware","value":{"state":1}}]}}');
     platform.handleMessage('iotdevice-1/type/T/id/D/notify', '{"reqId":"n1","d":{"field":"mgmt.firmware.updateStatus","value":4}}');
-    assert.deepEqual(sent.map((s) => [s.body.reqId, s.body.rc]), [['n1', 200]]);
+    assert.deepEqual(
+      sent.map((s) => [s.body.reqId, s.body.rc]),
+      [['n1', 200]],
+    );
     const fw = platform.registry.get({ typeId: 'T', deviceId: 'D' })!.mgmt.firmware!;
     assert.deepEqual([fw.state, fw.updateStatus], [1, 4]);
     platform.handleMessage('iotdevice-1/type/T/id/D/notify', '{"reqId":"n2","d":{"fields":[{"field":"mgmt.firmware","value":{"state":7}}]}}');
     assert.deepEqual([sent[1].body.reqId, sent[1].body.rc], ['n2', 400]);
   });
 
-  it('repairs the unquoted reqId of IBM\'s embedded C client', async () => {
+  it("repairs the unquoted reqId of IBM's embedded C client", async () => {
     const { platform, sent, manage } = makePlatform();
     platformRef.current = platform;
     manage('T', 'a');

@@ -26,9 +26,15 @@ function node(store: MemoryStore, opts: ConstructorParameters<typeof Platform>[1
   return {
     platform,
     sent,
-    manage: (d: string) => platform.handleMessage(`${dev(d)}/mgmt/manage`, JSON.stringify({ reqId: `m-${Math.random()}`, d: { supports: { deviceActions: true, firmwareActions: true }, lifetime: 0 } })),
-    respond: (d: string, reqId: string, rc: number, extra: Record<string, unknown> = {}) => platform.handleMessage(`${dev(d)}/response`, JSON.stringify({ reqId, rc, ...extra })),
-    notify: (d: string, value: Record<string, unknown>) => platform.handleMessage(`${dev(d)}/notify`, JSON.stringify({ d: { fields: [{ field: 'mgmt.firmware', value }] } })),
+    manage: (d: string) =>
+      platform.handleMessage(
+        `${dev(d)}/mgmt/manage`,
+        JSON.stringify({ reqId: `m-${Math.random()}`, d: { supports: { deviceActions: true, firmwareActions: true }, lifetime: 0 } }),
+      ),
+    respond: (d: string, reqId: string, rc: number, extra: Record<string, unknown> = {}) =>
+      platform.handleMessage(`${dev(d)}/response`, JSON.stringify({ reqId, rc, ...extra })),
+    notify: (d: string, value: Record<string, unknown>) =>
+      platform.handleMessage(`${dev(d)}/notify`, JSON.stringify({ d: { fields: [{ field: 'mgmt.firmware', value }] } })),
     /** to `d` on `path`, the last one */
     last: (d: string, path: string) => [...sent].reverse().find((s) => s.topic === `iotdm-1/type/T/id/${d}/${path}`),
     /** a kill -9: nothing more reaches the store */
@@ -66,7 +72,10 @@ describe('platform/recovery: restarts and broker outages', () => {
     const a = node(store);
     open.push(a.platform);
     ['d1', 'd2', 'd3', 'd4'].forEach((d) => a.manage(d));
-    const req = a.platform.requests.initiate({ action: 'device/reboot', devices: ['d1', 'd2', 'd3', 'd4'].map((deviceId) => ({ typeId: 'T', deviceId })) }, { origin: 'n1' });
+    const req = a.platform.requests.initiate(
+      { action: 'device/reboot', devices: ['d1', 'd2', 'd3', 'd4'].map((deviceId) => ({ typeId: 'T', deviceId })) },
+      { origin: 'n1' },
+    );
     await settle();
     const rebootOf = (d: string) => a.last(d, 'mgmt/initiate/device/reboot')!.body.reqId;
     a.respond('d1', rebootOf('d1'), 202);
@@ -103,9 +112,16 @@ describe('platform/recovery: restarts and broker outages', () => {
     open.push(a.platform);
     a.manage('f1');
     a.manage('f2');
-    const req = a.platform.requests.initiate({ action: 'firmware/download', devices: [{ typeId: 'T', deviceId: 'f1' }, { typeId: 'T', deviceId: 'f2' }] });
+    const req = a.platform.requests.initiate({
+      action: 'firmware/download',
+      devices: [
+        { typeId: 'T', deviceId: 'f1' },
+        { typeId: 'T', deviceId: 'f2' },
+      ],
+    });
     await settle();
-    for (const d of ['f1', 'f2']) a.respond(d, a.last(d, 'observe')!.body.reqId, 200, { d: { fields: [{ field: 'mgmt.firmware', value: { state: 0, updateStatus: 0 } }] } });
+    for (const d of ['f1', 'f2'])
+      a.respond(d, a.last(d, 'observe')!.body.reqId, 200, { d: { fields: [{ field: 'mgmt.firmware', value: { state: 0, updateStatus: 0 } }] } });
     await settle();
     a.respond('f1', a.last('f1', 'mgmt/initiate/firmware/download')!.body.reqId, 202); // f1 downloads; f2's 202 is lost
     a.notify('f1', { state: 1 });

@@ -111,7 +111,13 @@ describe('platform/registry', () => {
   it('queries by type and id substring, sorted', () => {
     for (const id of ['b2', 'a1', 'c3']) reg.manage({ typeId: 'X', deviceId: id }, {});
     reg.manage({ typeId: 'Y', deviceId: 'a9' }, {});
-    assert.deepEqual(reg.query({ typeId: 'X' }).map((d) => d.deviceId), ['a1', 'b2', 'c3']);
-    assert.deepEqual(reg.query({ search: 'A' }).map((d) => `${d.typeId}/${d.deviceId}`), ['X/a1', 'Y/a9']);
+    assert.deepEqual(
+      reg.query({ typeId: 'X' }).map((d) => d.deviceId),
+      ['a1', 'b2', 'c3'],
+    );
+    assert.deepEqual(
+      reg.query({ search: 'A' }).map((d) => `${d.typeId}/${d.deviceId}`),
+      ['X/a1', 'Y/a9'],
+    );
   });
 });

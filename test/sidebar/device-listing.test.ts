@@ -7,7 +7,10 @@ describe('sidebar: device listing of the registry', () => {
   function registry(n: number): Registry {
     const r = new Registry();
     for (let i = 0; i < n; i++) {
-      r.manage({ typeId: i % 2 ? 'odd' : 'even', deviceId: `d-${String(i).padStart(4, '0')}` }, { supports: { deviceActions: true }, deviceInfo: { fwVersion: '1.0' } });
+      r.manage(
+        { typeId: i % 2 ? 'odd' : 'even', deviceId: `d-${String(i).padStart(4, '0')}` },
+        { supports: { deviceActions: true }, deviceInfo: { fwVersion: '1.0' } },
+      );
     }
     return r;
   }

@@ -13,10 +13,16 @@ async function openAs(browser: Browser, url: string, user: keyof typeof USERS, l
   await page.fill('#node-dialog-login-username', user, { timeout: 20000 });
   await page.fill('#node-dialog-login-password', USERS[user].password);
   await page.click('#node-dialog-login-submit');
-  await page.waitForFunction(() => {
-    const RED = (window as unknown as { RED?: { nodes?: { getType?: (t: string) => unknown } } }).RED;
-    return !!RED?.nodes?.getType?.('iotdm-mgmt-request') && !!(RED as { actions?: { get?(a: string): unknown } }).actions?.get?.('iotdm:show-device-management');
-  }, undefined, { timeout: 30000 });
+  await page.waitForFunction(
+    () => {
+      const RED = (window as unknown as { RED?: { nodes?: { getType?: (t: string) => unknown } } }).RED;
+      return (
+        !!RED?.nodes?.getType?.('iotdm-mgmt-request') && !!(RED as { actions?: { get?(a: string): unknown } }).actions?.get?.('iotdm:show-device-management')
+      );
+    },
+    undefined,
+    { timeout: 30000 },
+  );
   // the workspace is shown once the flows are loaded (4.1 then shows its first sidebar tab)
   await page.waitForSelector('#red-ui-workspace-chart g.red-ui-flow-node', { timeout: 30000 });
   // the tab's own editor action (Node-RED 4.1 lists the tab in the sidebar's menu, 5.0 in its split sidebar's tab bar)
@@ -61,7 +67,11 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
       const box = (sel: string) => document.querySelector(sel)!.getBoundingClientRect();
       const wrap = document.querySelector('.iotdm-sidebar .iotdm-table-wrap')!;
       // the tab's title, as each version shows it: 4.1's tab label, 5.0's section header
-      const titles = [...document.querySelectorAll('#red-ui-sidebar .red-ui-tab.active .red-ui-tab-label, #red-ui-sidebar .red-ui-sidebar-section-top .red-ui-sidebar-section-header-title, #red-ui-sidebar .red-ui-sidebar-header-title')]
+      const titles = [
+        ...document.querySelectorAll(
+          '#red-ui-sidebar .red-ui-tab.active .red-ui-tab-label, #red-ui-sidebar .red-ui-sidebar-section-top .red-ui-sidebar-section-header-title, #red-ui-sidebar .red-ui-sidebar-header-title',
+        ),
+      ]
         .filter((e) => (e as HTMLElement).offsetParent !== null)
         .map((e) => ({ text: e.textContent, whole: e.scrollWidth <= e.clientWidth + 1 }));
       return {
@@ -124,7 +134,10 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
     await page.fill('.iotdm-sidebar input.iotdm-search', 'sim-01');
     await page.waitForFunction(() => document.querySelectorAll('.iotdm-sidebar tr.iotdm-device').length === 10);
     const ids = await page.locator('tr.iotdm-device .iotdm-col-id').allTextContents();
-    assert.deepEqual(ids, Array.from({ length: 10 }, (_, i) => `sim-0${10 + i}`));
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 10 }, (_, i) => `sim-0${10 + i}`),
+    );
     await page.check('.iotdm-sidebar input.iotdm-select-page');
     assert.equal(await page.textContent('.iotdm-selected-count'), '10 selected');
 
@@ -189,7 +202,12 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
       (platform) =>
         new Promise<number>((resolve) => {
           const $ = (window as unknown as { $: { ajax(o: object): { always(fn: (x: { status: number }) => void): void } } }).$;
-          $.ajax({ url: `iotdm/platforms/${platform}/requests`, method: 'POST', contentType: 'application/json', data: JSON.stringify({ action: 'device/reboot', devices: [{ typeId: 'sim', deviceId: 'sim-001' }] }) }).always((x) => resolve(x.status));
+          $.ajax({
+            url: `iotdm/platforms/${platform}/requests`,
+            method: 'POST',
+            contentType: 'application/json',
+            data: JSON.stringify({ action: 'device/reboot', devices: [{ typeId: 'sim', deviceId: 'sim-001' }] }),
+          }).always((x) => resolve(x.status));
         }),
       DEMO_PLATFORM,
     );

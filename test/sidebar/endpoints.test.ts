@@ -150,10 +150,14 @@ describe('sidebar: admin endpoints on a real Node-RED with adminAuth', function 
       assert.equal(launched.status, 202);
       const id = launched.json.reqId;
       assert.equal(launched.json.request.origin, 'editor');
-      const done = await until(async () => {
-        const r = await call(base, 'GET', `${P}/requests/${id}`, { auth: viewer });
-        return r.json.complete ? r.json : undefined;
-      }, 10000, 'the reboot to complete');
+      const done = await until(
+        async () => {
+          const r = await call(base, 'GET', `${P}/requests/${id}`, { auth: viewer });
+          return r.json.complete ? r.json : undefined;
+        },
+        10000,
+        'the reboot to complete',
+      );
       assert.deepEqual(done.counts, { total: 10, inProgress: 0, success: 10, failure: 0, timedOut: 0, cancelled: 0 });
 
       // per-device outcomes, paged
@@ -184,13 +188,17 @@ describe('sidebar: admin endpoints on a real Node-RED with adminAuth', function 
       assert.equal(viaApi.status, 200);
       assert.equal(viaApi.json.origin, 'editor');
       assert.equal(viaApi.json.status, 0);
-      const summary = await until(async () => {
-        const c = await call(base, 'GET', `/context/flow/${PLATFORM_TAB}`, { auth: admin });
-        const kept = c.json?.memory?.lastSummary;
-        if (!kept) return undefined;
-        const s = JSON.parse(kept.msg);
-        return s.reqId === id ? s : undefined;
-      }, 5000, "the mgmt-request's summary in flow context");
+      const summary = await until(
+        async () => {
+          const c = await call(base, 'GET', `/context/flow/${PLATFORM_TAB}`, { auth: admin });
+          const kept = c.json?.memory?.lastSummary;
+          if (!kept) return undefined;
+          const s = JSON.parse(kept.msg);
+          return s.reqId === id ? s : undefined;
+        },
+        5000,
+        "the mgmt-request's summary in flow context",
+      );
       assert.equal(summary.origin, 'editor');
       assert.equal(summary.counts.success, 10);
     } finally {

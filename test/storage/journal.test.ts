@@ -42,7 +42,13 @@ describe('storage/journal', () => {
     const j2 = new Journal({ file });
     const second = await j2.load();
     await j2.close();
-    assert.deepEqual([...second.get('devices')!.entries()], [['a', 1], ['c', 3]]);
+    assert.deepEqual(
+      [...second.get('devices')!.entries()],
+      [
+        ['a', 1],
+        ['c', 3],
+      ],
+    );
   });
 
   it('compacts: the file shrinks to the live entries and reloads the same', async () => {

@@ -55,9 +55,13 @@ export async function openEditor(browser: Browser, url: string, opts: { locale?:
   const page = await context.newPage();
   await page.goto(url, { waitUntil: 'domcontentloaded' });
   await page.waitForSelector('#red-ui-palette-container', { timeout: 30000 });
-  await page.waitForFunction(() => {
-    const RED = (window as unknown as { RED?: { nodes?: { getType?: (t: string) => unknown } } }).RED;
-    return !!RED?.nodes?.getType?.('iotdm-mgmt-request');
-  }, undefined, { timeout: 30000 });
+  await page.waitForFunction(
+    () => {
+      const RED = (window as unknown as { RED?: { nodes?: { getType?: (t: string) => unknown } } }).RED;
+      return !!RED?.nodes?.getType?.('iotdm-mgmt-request');
+    },
+    undefined,
+    { timeout: 30000 },
+  );
   return page;
 }

@@ -38,7 +38,10 @@ export interface FleetOptions {
  * the same devices, so that a fleet that reconnects is the gateway its devices are enrolled behind.
  */
 export function fleetGatewayId(devices: DeviceRef[]): string {
-  const digest = createHash('sha256').update(devices.map((d) => `${d.typeId}/${d.deviceId}`).join(',')).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(devices.map((d) => `${d.typeId}/${d.deviceId}`).join(','))
+    .digest('hex')
+    .slice(0, 16);
   return `g:test:fleet:${digest}`;
 }
 
@@ -102,7 +105,8 @@ export class Fleet {
       }
       return;
     }
-    if (path === 'device/update' || path === 'observe' || path === 'cancel' || path.startsWith('mgmt/initiate/firmware/')) return this.onFirmware(device, path, body);
+    if (path === 'device/update' || path === 'observe' || path === 'cancel' || path.startsWith('mgmt/initiate/firmware/'))
+      return this.onFirmware(device, path, body);
     const m = /^mgmt\/initiate\/device\/(reboot|factory_reset)$/.exec(path);
     if (!m) return;
     const action = m[1] as 'reboot' | 'factory_reset';

@@ -21,7 +21,7 @@ export function findMosquitto(): string {
     if (found) return found;
     throw new Error(`mosquitto is not installed and apt-get install failed (exit ${r.status})`);
   }
-  throw new Error('mosquitto is not installed: run `apt-get install -y mosquitto` (the tests need Debian\'s mosquitto)');
+  throw new Error("mosquitto is not installed: run `apt-get install -y mosquitto` (the tests need Debian's mosquitto)");
 }
 
 export interface RunningMosquitto {

@@ -70,7 +70,12 @@ export function collect(nodeId: string): any[] {
  * Wait until `method` ('error', 'warn', 'status', 'send', 'log') of a node has been called with
  * arguments that match `pred` (calls made before this wait count too).
  */
-export async function waitForCall(nodeId: string, method: 'error' | 'warn' | 'status' | 'send' | 'log', pred: (args: any[]) => boolean = () => true, timeoutMs = 5000): Promise<any[]> {
+export async function waitForCall(
+  nodeId: string,
+  method: 'error' | 'warn' | 'status' | 'send' | 'log',
+  pred: (args: any[]) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<any[]> {
   const n = getNode(nodeId);
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -61,10 +61,14 @@ describe('transport/connection', function () {
     const p2 = await publisher(broker.url);
     cleanup.push(() => void p2.end(true));
     // the SUBSCRIBE goes out on 'connect'; the first publish may race it, so retry briefly
-    await waitFor(() => {
-      if (got.length < 2) void pub(p2, 'a/2', 'after');
-      return got.length >= 2;
-    }, 'message after restart', 3000);
+    await waitFor(
+      () => {
+        if (got.length < 2) void pub(p2, 'a/2', 'after');
+        return got.length >= 2;
+      },
+      'message after restart',
+      3000,
+    );
     assert.equal(got[0], 'a/1 before');
     assert.equal(got[1], 'a/2 after');
   });

@@ -157,7 +157,7 @@ describe('transport/embedded-broker', function () {
       assert.equal(ack.topic, `iotdevice-1/${scope('dev-1')}/response`);
     });
 
-    it('two bare devices never see each other\'s responses', async () => {
+    it("two bare devices never see each other's responses", async () => {
       const d1 = await connect(broker.url, { clientId: `d:${ORG}:${TYPE}:dev-1` });
       const d2 = await connect(broker.url, { clientId: `d:${ORG}:${TYPE}:dev-2` });
       await subscribe(d1, 'iotdm-1/#');
@@ -180,7 +180,7 @@ describe('transport/embedded-broker', function () {
       await assertNothingBefore(d2, platform, `iotdm-1/${scope('dev-2')}/observe`, (m) => m.payload.includes('for-1'));
     });
 
-    it('a d: client may not publish into another device\'s scope', async () => {
+    it("a d: client may not publish into another device's scope", async () => {
       const d2 = await connect(broker.url, { clientId: `d:${ORG}:${TYPE}:dev-2` });
       const closed = new Promise<void>((r) => d2.client.once('close', () => r()));
       d2.client.publish(`iotdevice-1/${scope('dev-1')}/mgmt/manage`, '{"reqId":"spoof"}', { qos: 0 });
@@ -192,7 +192,7 @@ describe('transport/embedded-broker', function () {
       assert.ok(!platform.received.some((m) => m.payload.includes('spoof')));
     });
 
-    it('maps all 10 subscriptions of IBM\'s Python client, wildcards included', async () => {
+    it("maps all 10 subscriptions of IBM's Python client, wildcards included", async () => {
       const dev = await connect(broker.url, { clientId: `d:${ORG}:${TYPE}:py-1` });
       const py = [
         'iotdm-1/response',
@@ -223,7 +223,7 @@ describe('transport/embedded-broker', function () {
       await assertNothingBefore(dev, platform, `iotdm-1/${scope('py-1')}/cancel`, (m) => m.payload === 'other');
     });
 
-    it('maps iot-2 events and the root-less topics of IBM\'s C client', async () => {
+    it("maps iot-2 events and the root-less topics of IBM's C client", async () => {
       const dev = await connect(broker.url, { clientId: `d:${ORG}:${TYPE}:c-1` });
       await subscribe(platform, 'iot-2/type/+/id/+/evt/+/fmt/+');
       await publish(dev, 'iot-2/evt/status/fmt/json', '{"t":1}');
@@ -234,7 +234,7 @@ describe('transport/embedded-broker', function () {
       }
     });
 
-    it('unsubscribing the bare topic removes the scoped subscription (IBM\'s Java client on unmanage)', async () => {
+    it("unsubscribing the bare topic removes the scoped subscription (IBM's Java client on unmanage)", async () => {
       const dev = await connect(broker.url, { clientId: `d:${ORG}:${TYPE}:java-1` });
       await subscribe(dev, ['iotdm-1/device/update', 'iotdm-1/observe']);
       await publish(platform, `iotdm-1/${scope('java-1')}/device/update`, 'u1');
@@ -256,7 +256,7 @@ describe('transport/embedded-broker', function () {
       assert.equal(client._parser!.listenerCount!('packet'), 2);
     });
 
-    it('leaves a g: gateway client\'s topics unchanged', async () => {
+    it("leaves a g: gateway client's topics unchanged", async () => {
       const gw = await connect(broker.url, { clientId: `g:${ORG}:GwType:gw-1` });
       await subscribe(gw, ['iotdm-1/type/GwType/id/gw-1/#', `iotdm-1/${scope('dev-9')}/#`]);
       await publish(gw, `iotdevice-1/${scope('dev-9')}/mgmt/manage`, '{"reqId":"g1"}');
@@ -344,21 +344,12 @@ describe('transport/embedded-broker', function () {
 
     it('refuses a client without credentials or with a wrong password', async () => {
       await assert.rejects(connect(broker.url, { clientId: 'anon' }), /Bad username or password|Not authorized/i);
-      await assert.rejects(
-        connect(broker.url, { clientId: 'wrong', username: 'platform', password: 'nope' }),
-        /Bad username or password/i,
-      );
-      await assert.rejects(
-        connect(broker.url, { clientId: `d:${ORG}:${TYPE}:t1`, username: 'use-token-auth', password: 'nope' }),
-        /Bad username or password/i,
-      );
-      await assert.rejects(
-        connect(broker.url, { clientId: 'other-user', username: 'someone', password: 's3cret-token' }),
-        /Bad username or password/i,
-      );
+      await assert.rejects(connect(broker.url, { clientId: 'wrong', username: 'platform', password: 'nope' }), /Bad username or password/i);
+      await assert.rejects(connect(broker.url, { clientId: `d:${ORG}:${TYPE}:t1`, username: 'use-token-auth', password: 'nope' }), /Bad username or password/i);
+      await assert.rejects(connect(broker.url, { clientId: 'other-user', username: 'someone', password: 's3cret-token' }), /Bad username or password/i);
     });
 
-    it('accepts the configured user, and IBM\'s use-token-auth with the token', async () => {
+    it("accepts the configured user, and IBM's use-token-auth with the token", async () => {
       const p = await connect(broker.url, { clientId: 'platform-1', username: 'platform', password: 's3cret-token' });
       const d = await connect(broker.url, { clientId: `d:${ORG}:${TYPE}:t1`, username: 'use-token-auth', password: 's3cret-token' });
       await subscribe(p, 'iotdevice-1/type/+/id/+/#');

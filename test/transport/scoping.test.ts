@@ -1,12 +1,5 @@
 import assert from 'node:assert/strict';
-import {
-  scopeOfClientId,
-  publishTopicFor,
-  subscriptionFor,
-  unsubscriptionFor,
-  deliveredTopicFor,
-  isDmTopic,
-} from '../../nodes/transport/scoping';
+import { scopeOfClientId, publishTopicFor, subscriptionFor, unsubscriptionFor, deliveredTopicFor, isDmTopic } from '../../nodes/transport/scoping';
 
 const dev = { typeId: 'TypeA', deviceId: 'dev-1' };
 const S = 'type/TypeA/id/dev-1';
@@ -32,7 +25,7 @@ describe('transport/scoping', () => {
     it('maps iot-2 events into the device scope', () => {
       assert.equal(publishTopicFor(dev, 'iot-2/evt/status/fmt/json'), `iot-2/${S}/evt/status/fmt/json`);
     });
-    it('maps the root-less topics of IBM\'s C client under iotdevice-1', () => {
+    it("maps the root-less topics of IBM's C client under iotdevice-1", () => {
       assert.equal(publishTopicFor(dev, 'mgmt/unmanage'), `iotdevice-1/${S}/mgmt/unmanage`);
       assert.equal(publishTopicFor(dev, 'response'), `iotdevice-1/${S}/response`);
       assert.equal(publishTopicFor(dev, 'device/update/location'), `iotdevice-1/${S}/device/update/location`);
@@ -40,10 +33,10 @@ describe('transport/scoping', () => {
     it('scopes a bare iotdm-1 publish too, so it can never reach another device', () => {
       assert.equal(publishTopicFor(dev, 'iotdm-1/response'), `iotdm-1/${S}/response`);
     });
-    it('leaves the device\'s own scoped form unchanged (idempotent)', () => {
+    it("leaves the device's own scoped form unchanged (idempotent)", () => {
       assert.equal(publishTopicFor(dev, `iotdevice-1/${S}/mgmt/manage`), `iotdevice-1/${S}/mgmt/manage`);
     });
-    it('refuses a publish into another device\'s scope or a malformed scope', () => {
+    it("refuses a publish into another device's scope or a malformed scope", () => {
       assert.equal(publishTopicFor(dev, 'iotdevice-1/type/TypeA/id/dev-2/response'), undefined);
       assert.equal(publishTopicFor(dev, 'iotdevice-1/type/TypeB/id/dev-1/response'), undefined);
       assert.equal(publishTopicFor(dev, 'iotdm-1/type/TypeA/id/dev-2/response'), undefined);
@@ -57,7 +50,7 @@ describe('transport/scoping', () => {
   });
 
   describe('subscriptionFor', () => {
-    it('maps the 10 subscriptions of IBM\'s Python device client, wildcards included', () => {
+    it("maps the 10 subscriptions of IBM's Python device client, wildcards included", () => {
       const py: Array<[string, string]> = [
         ['iotdm-1/response', `iotdm-1/${S}/response`],
         ['iotdm-1/observe', `iotdm-1/${S}/observe`],
@@ -76,7 +69,7 @@ describe('transport/scoping', () => {
       assert.equal(subscriptionFor(dev, 'iotdm-1/#'), `iotdm-1/${S}/#`);
       assert.equal(subscriptionFor(dev, 'iotdm-1/+/update'), `iotdm-1/${S}/+/update`);
     });
-    it('accepts the device\'s own scope unchanged (a restored session)', () => {
+    it("accepts the device's own scope unchanged (a restored session)", () => {
       assert.equal(subscriptionFor(dev, `iotdm-1/${S}/#`), `iotdm-1/${S}/#`);
     });
     it('refuses other scopes, wildcard scopes and wildcard first levels', () => {
@@ -102,13 +95,13 @@ describe('transport/scoping', () => {
   });
 
   describe('deliveredTopicFor', () => {
-    it('strips the device\'s own scope back to the bare form', () => {
+    it("strips the device's own scope back to the bare form", () => {
       assert.equal(deliveredTopicFor(dev, `iotdm-1/${S}/response`), 'iotdm-1/response');
       assert.equal(deliveredTopicFor(dev, `iotdm-1/${S}/mgmt/initiate/device/reboot`), 'iotdm-1/mgmt/initiate/device/reboot');
       assert.equal(deliveredTopicFor(dev, `iot-2/${S}/cmd/blink/fmt/json`), 'iot-2/cmd/blink/fmt/json');
       assert.equal(deliveredTopicFor(dev, `iotdm-1/${S}`), 'iotdm-1');
     });
-    it('never delivers another device\'s scope', () => {
+    it("never delivers another device's scope", () => {
       assert.equal(deliveredTopicFor(dev, 'iotdm-1/type/TypeA/id/dev-2/response'), undefined);
       assert.equal(deliveredTopicFor(dev, 'iotdm-1/type/TypeA/id/dev-10/response'), undefined);
       assert.equal(deliveredTopicFor(dev, 'iot-2/type/TypeB/id/dev-1/cmd/x/fmt/json'), undefined);
