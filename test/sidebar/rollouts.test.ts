@@ -1,31 +1,17 @@
 import assert from 'node:assert/strict';
 import { call, basic, until } from '../http/support';
-import { startDemo, fleetManaged, token, bearer, DEMO_PLATFORM, API, type DemoNodeRed } from './support';
+import { demoSession, DEMO_PLATFORM, API } from './support';
 
 const P = `/iotdm/platforms/${DEMO_PLATFORM}`;
 
 /** The sidebar's rollouts: their list with a bar's counts per wave, and the approve button's route, on the demo. */
 describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
   this.timeout(40000);
-  let demo: DemoNodeRed;
-  let base: string;
-  let admin: string;
-  let viewer: string;
-
-  before(async () => {
-    demo = await startDemo();
-    base = demo.red.url;
-    admin = bearer(await token(base, 'admin'));
-    viewer = bearer(await token(base, 'viewer', ''));
-    await fleetManaged(base, admin);
-  });
-  after(async () => {
-    await demo?.red.stop();
-  });
+  const s = demoSession();
 
   it('lists a rollout with its waves, refuses approve to a reader, and approves for a writer', async () => {
     const auth = basic(API.key, API.token);
-    const created = await call(base, 'POST', '/api/v0002/mgmt/rollouts', {
+    const created = await call(s.base, 'POST', '/api/v0002/mgmt/rollouts', {
       auth,
       body: { name: 'sims', action: 'device/reboot', select: { typeId: 'sim' }, waves: [{ size: 10, gate: { approval: true } }, { size: 90 }] },
     });
@@ -33,7 +19,7 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     const id = created.json.rolloutId;
     const waiting = await until(
       async () => {
-        const r = await call(base, 'GET', `${P}/rollouts`, { auth: viewer });
+        const r = await call(s.base, 'GET', `${P}/rollouts`, { auth: s.viewer });
         const d = r.json.rollouts.find((x: { rolloutId: string }) => x.rolloutId === id);
         return d?.state === 'waitingApproval' && d;
       },
@@ -49,15 +35,15 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
         [90, 0],
       ],
     );
-    assert.equal((await call(base, 'POST', `${P}/rollouts/${id}/approve`, { auth: viewer, body: {} })).status, 401); // Node-RED's answer to a missing permission
-    assert.equal((await call(base, 'POST', `${P}/rollouts/${id}/explode`, { auth: admin, body: {} })).status, 404);
-    const approved = await call(base, 'POST', `${P}/rollouts/${id}/approve`, { auth: admin, body: {} });
+    assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id}/approve`, { auth: s.viewer, body: {} })).status, 401); // Node-RED's answer to a missing permission
+    assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id}/explode`, { auth: s.admin, body: {} })).status, 404);
+    const approved = await call(s.base, 'POST', `${P}/rollouts/${id}/approve`, { auth: s.admin, body: {} });
     assert.equal(approved.status, 200, approved.text);
     assert.equal(approved.json.state, 'running');
-    assert.equal((await call(base, 'POST', `${P}/rollouts/${id}/approve`, { auth: admin, body: {} })).status, 409);
+    assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id}/approve`, { auth: s.admin, body: {} })).status, 409);
     await until(
       async () => {
-        const r = await call(base, 'GET', `${P}/rollouts`, { auth: viewer });
+        const r = await call(s.base, 'GET', `${P}/rollouts`, { auth: s.viewer });
         return r.json.rollouts.find((x: { rolloutId: string }) => x.rolloutId === id)?.state === 'completed';
       },
       20000,

@@ -114,3 +114,28 @@ export async function fleetManaged(base: string, auth: string, timeoutMs = 20000
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The demo under adminAuth as the sidebar suites use it: its URL and an admin's and a reader's bearer. */
+export interface DemoSession {
+  demo: DemoNodeRed;
+  base: string;
+  admin: string;
+  viewer: string;
+}
+
+/** Start the demo before the suite (with its fleet managed) and stop it after; read the fields in the tests. */
+export function demoSession(): DemoSession {
+  const s = {} as DemoSession;
+  before(async () => {
+    s.demo = await startDemo();
+    s.base = s.demo.red.url;
+    s.admin = bearer(await token(s.base, 'admin'));
+    s.viewer = bearer(await token(s.base, 'viewer', ''));
+    // the demo gateway manages its 100 devices once it has connected
+    await fleetManaged(s.base, s.admin);
+  });
+  after(async () => {
+    await s.demo?.red.stop();
+  });
+  return s;
+}

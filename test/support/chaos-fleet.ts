@@ -7,6 +7,7 @@
  * tells which devices really downloaded. A reboot answers 202 and manages `rebootMs` later.
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import type { FirmwareAttributes } from '../../nodes/protocol/messages';
 
 export interface ChaosFleetOptions {
   url: string;
@@ -20,15 +21,8 @@ export interface ChaosFleetOptions {
   installMs?: number;
 }
 
-interface Firmware {
-  version: string;
-  name: string;
-  uri: string;
-  verifier: string;
-  state: number;
-  updateStatus: number;
-  updatedDateTime: string;
-}
+/** a simulated device's mgmt.firmware: the protocol's seven keys */
+type Firmware = FirmwareAttributes;
 
 export class ChaosFleet {
   readonly typeId: string;

@@ -6,18 +6,7 @@ import type { ConnectionState } from '../../nodes/protocol/link';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../nodes/transport/embedded-broker';
 import { freePort } from '../support/ports';
 import { startBroker } from '../device/brokers';
-
-function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+import { waitFor } from '../support/wait';
 
 function publisher(url: string): Promise<MqttClient> {
   return new Promise((resolve, reject) => {

@@ -2,18 +2,7 @@ import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Connection } from '../../nodes/transport/connection';
 import { startMosquitto, type RunningMosquitto } from '../support/mosquitto';
-
-function waitFor(cond: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+import { waitFor } from '../support/wait';
 
 /**
  * After a broker crash, the requests a Connection held (published while the broker was down) are
@@ -38,22 +27,22 @@ describe('transport/connection: subscriptions before replay (mosquitto SIGKILLed
     const r = responder;
     r.on('connect', () => r.subscribe('req/#', { qos: 1 }));
     r.on('message', (topic, payload) => r.publish(`ans/${topic.slice(4)}`, payload, { qos: 1 }));
-    await waitFor(() => r.connected, 'responder connect');
+    await waitFor(() => r.connected, 'responder connect', 10000);
     conn = new Connection({ url: broker.url, clientId: 'asker', reconnectPeriod: 400 });
     const answers = new Set<string>();
     conn.subscribe('ans/#', 1, (topic) => answers.add(topic));
-    await waitFor(() => conn!.state === 'connected', 'asker connect');
+    await waitFor(() => conn!.state === 'connected', 'asker connect', 10000);
     await new Promise((res) => setTimeout(res, 100)); // both SUBACKs
     await conn.publish('req/warm', 'x');
-    await waitFor(() => answers.has('ans/warm'), 'an answer before the crash');
+    await waitFor(() => answers.has('ans/warm'), 'an answer before the crash', 10000);
 
     await broker.kill();
-    await waitFor(() => conn!.state === 'disconnected', 'the asker sees the outage');
+    await waitFor(() => conn!.state === 'disconnected', 'the asker sees the outage', 10000);
     const N = 200;
     const acks: Promise<void>[] = [];
     for (let i = 0; i < N; i++) acks.push(conn.publish(`req/${i}`, String(i)));
     await broker.restart();
-    await waitFor(() => conn!.state === 'connected', 'asker reconnect');
+    await waitFor(() => conn!.state === 'connected', 'asker reconnect', 10000);
     await Promise.all(acks);
     await waitFor(() => answers.size === N + 1, `all ${N} answers (got ${answers.size - 1})`, 10000).catch(() => undefined);
     const missing = Array.from({ length: N }, (_, i) => `ans/${i}`).filter((t) => !answers.has(t));

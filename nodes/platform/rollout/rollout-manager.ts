@@ -52,27 +52,30 @@ export interface WaveSummary {
   startedDateTime?: string;
   completedDateTime?: string;
 }
-export interface RolloutDetails {
-  rolloutId: string;
+/** What the API and the nodes show of a rollout: its kept data (state.ts) without the per-device lists. */
+export type RolloutDetails = Pick<
+  RolloutData,
+  | 'rolloutId'
+  | 'state'
+  | 'reason'
+  | 'origin'
+  | 'rerunOf'
+  | 'createdDateTime'
+  | 'updatedDateTime'
+  | 'startedDateTime'
+  | 'completedDateTime'
+  | 'counts'
+  | 'currentWave'
+  | 'definition'
+> & {
   name?: string;
   action: string;
-  state: RolloutState;
-  reason?: string;
-  origin: string;
-  rerunOf?: string;
-  createdDateTime: string;
-  updatedDateTime: string;
-  startedDateTime?: string;
-  completedDateTime?: string;
-  counts: Counts;
-  currentWave: number;
   waves: WaveSummary[];
   /** devices that failed every attempt their retries allowed */
   setAside: number;
   /** false while outside its window */
   windowOpen?: boolean;
-  definition: RolloutDefinition;
-}
+};
 export interface DeviceRow {
   typeId: string;
   deviceId: string;
