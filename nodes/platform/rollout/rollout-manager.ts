@@ -76,17 +76,8 @@ export type RolloutDetails = Pick<
   /** false while outside its window */
   windowOpen?: boolean;
 };
-export interface DeviceRow {
-  typeId: string;
-  deviceId: string;
-  wave: number;
-  state: DeviceState;
-  attempts: number;
-  verifying?: boolean;
-  rc?: number;
-  reason?: string;
-  setAside?: boolean;
-}
+/** One device of a rollout as the API pages it: its kept entry without the bookkeeping. */
+export type DeviceRow = Pick<DeviceEntry, 'typeId' | 'deviceId' | 'wave' | 'state' | 'attempts' | 'verifying' | 'rc' | 'reason' | 'setAside'>;
 export interface RolloutPage<T> {
   results: T[];
   _bookmark?: string;
