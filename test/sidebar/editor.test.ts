@@ -111,6 +111,7 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
     await screenshot(page, 'sidebar-launch-confirm');
     // "Cancel" sends nothing
     await page.click('#iotdm-confirm-cancel');
+    await page.waitForSelector('#iotdm-confirm-launch', { state: 'detached' });
     await page.waitForFunction(() => /Not launched/.test(document.querySelector('.iotdm-launch-error')?.textContent ?? ''));
     const admin = bearer(await token(demo.red.url, 'admin'));
     const r = await fetch(`${demo.red.url}/iotdm/platforms/${DEMO_PLATFORM}/requests`, { headers: { authorization: admin } });
@@ -152,6 +153,8 @@ describe('sidebar: the device-management tab in the editor (Chromium) on the dem
     await page.fill('#iotdm-launch-version', 'v'.repeat(4100));
     await page.click('#iotdm-launch-submit');
     await page.click('#iotdm-confirm-launch');
+    // the closed confirmation fades out before it leaves the page: the next one must not be mistaken for it
+    await page.waitForSelector('#iotdm-confirm-launch', { state: 'detached' });
     await page.waitForFunction(() => /invalid request: /.test(document.querySelector('.iotdm-launch-error')?.textContent ?? ''));
     await page.fill('#iotdm-launch-version', '');
     await page.fill('#iotdm-launch-uri', '');
