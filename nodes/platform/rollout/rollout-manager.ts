@@ -17,6 +17,7 @@ import { checkDefinition, MAX_LISTED_DEVICES, type RolloutDefinition } from './d
 import { initialPace } from './pace';
 import { Rollout, type DeviceResult } from './rollout';
 import {
+  DEVICES_PER_CHUNK,
   isRolloutData,
   zeroCounts,
   type Counts,
@@ -138,7 +139,8 @@ function row(e: DeviceEntry): DeviceRow {
 export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
   private readonly rollouts = new Map<string, Rollout>();
   private readonly byRequest = new Map<string, Rollout>();
-  private readonly dirty = new Set<string>();
+  /** changed rollouts, and the chunks of their changed devices (state.ts DEVICES_PER_CHUNK) */
+  private readonly dirty = new Map<string, Set<number>>();
   private saveTimer?: NodeJS.Timeout;
   private saving: Promise<void> = Promise.resolve();
   private readonly now: () => number;
@@ -187,7 +189,7 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
       now: this.now,
       windowPollMs: this.options.windowPollMs ?? 30_000,
       track: (req, rollout) => this.byRequest.set(req.id, rollout),
-      changed: (rollout) => this.markDirty(rollout.id),
+      changed: (rollout, device) => this.markDirty(rollout.id, device),
       device: (_rollout, result) => this.emit('device', result),
       wave: (rollout, w) => this.emit('wave', { rolloutId: rollout.id, ...summary(w) }),
       state: (rollout, previous) =>
@@ -340,9 +342,11 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
 
   // ------------------------------------------------------------------ saving
 
-  private markDirty(id: string): void {
+  private markDirty(id: string, device?: number): void {
     if (!this.options.store || this.closed) return;
-    this.dirty.add(id);
+    let chunks = this.dirty.get(id);
+    if (!chunks) this.dirty.set(id, (chunks = new Set()));
+    if (device !== undefined) chunks.add(Math.floor(device / DEVICES_PER_CHUNK));
     if (!this.saveTimer) this.saveTimer = setTimeout(() => void this.flush(), this.options.saveDelayMs ?? 1000);
   }
 
@@ -352,14 +356,15 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
     this.saveTimer = undefined;
     const store = this.options.store;
     if (!store) return Promise.resolve();
-    const ids = [...this.dirty];
+    const dirty = [...this.dirty];
     this.dirty.clear();
-    for (const id of ids) {
+    for (const [id, chunks] of dirty) {
       const r = this.rollouts.get(id);
       if (!r) continue;
-      // a store serialises what it is given at once: later changes do not race its write
+      // a store serialises what it is given at once (the header and the chunks of changed devices):
+      // later changes do not race its write
       const written = store
-        .save(r.data)
+        .save(r.data, chunks)
         .catch(
           (err: Error) =>
             void this.emit('state', { rolloutId: id, state: r.data.state, previous: r.data.state, reason: `not saved: ${err.message}`, counts: r.counts() }),

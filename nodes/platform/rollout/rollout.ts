@@ -140,10 +140,8 @@ export class Rollout {
     e.rc = exec.rc;
     e.reason = exec.message;
     if (exec.outcome === 'success') {
-      if (this.data.definition.verify) {
-        e.verifying = true;
-        this.armVerify(i);
-      } else this.finalize(e, 'success');
+      if (this.data.definition.verify) this.armVerify(i);
+      else this.finalize(e, 'success');
     } else if (exec.outcome === 'cancelled') {
       if (this.requeueCancelled && !this.final) {
         e.attempts--;
@@ -186,10 +184,12 @@ export class Rollout {
       w[to]++;
     }
     e.state = to;
-    this.ctx.changed(this);
+    this.ctx.changed(this, this.index.get(deviceKey(e)));
   }
 
   private armVerify(i: number): void {
+    this.data.devices[i].verifying = true;
+    this.ctx.changed(this, i);
     const ms = this.data.definition.verify?.timeoutMs ?? 600_000;
     this.verifyTimers.set(i, ms, () => {
       const e = this.data.devices[i];

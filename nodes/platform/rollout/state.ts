@@ -85,13 +85,23 @@ export interface RolloutData {
 }
 
 /**
- * Where rollouts are kept. The default keeps them in memory; the Node-RED platform node keeps them
- * in its context store, and the durable store of the project will be one more adapter.
+ * A rollout's devices are kept in chunks of this many (device i in chunk floor(i / DEVICES_PER_CHUNK)),
+ * so that a save writes the chunks whose devices changed, not all of a 50,000-device list.
+ */
+export const DEVICES_PER_CHUNK = 500;
+
+/**
+ * Where rollouts are kept: in memory (MemoryRolloutStore), or the platform's durable store
+ * (rollout-store.ts: a header per rollout and its devices in chunks).
  */
 export interface RolloutStore {
   load(): Promise<RolloutData[]>;
-  /** serialises `data` before it returns; the promise says when the write is durable */
-  save(data: RolloutData): Promise<void>;
+  /**
+   * Serialises `data` before it returns; the promise says when the write is durable. `chunks`: the
+   * chunks (DEVICES_PER_CHUNK) holding every device changed since the last save of this rollout
+   * (undefined: any may have); a store may write only those, the rest of `data` it writes whole.
+   */
+  save(data: RolloutData, chunks?: ReadonlySet<number>): Promise<void>;
   remove(rolloutId: string): Promise<void>;
 }
 
