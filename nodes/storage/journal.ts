@@ -11,8 +11,11 @@
  * `durableWithinMs` states the bound used by the platform (flushMs + MAX_WRITE_MS).
  *
  * Compaction: when the journal holds more than `compactFactor` times as many lines as live entries
- * (and at least `compactMinLines`), the live entries are written to `<file>.tmp`, synced, and
- * renamed over the journal (rename is atomic: a crash leaves the old or the new file, both whole).
+ * (and at least `compactMinLines`), or more than `compactFactor` times the characters of the live
+ * entries (and at least `compactMinBytes`: a few large values rewritten often, such as a running
+ * rollout's device chunks, grow the file by size, not by count), the live entries are written to
+ * `<file>.tmp`, synced, and renamed over the journal (rename is atomic: a crash leaves the old or
+ * the new file, both whole).
  * A line cut short by a crash is skipped on load, so is anything after it on that line.
  */
 import fs from 'node:fs';
@@ -29,6 +32,8 @@ export interface JournalOptions {
   sync?: boolean;
   compactFactor?: number;
   compactMinLines?: number;
+  /** characters (about bytes) written before a compaction by size is considered (default 64 MiB) */
+  compactMinBytes?: number;
 }
 
 /** the time a batch write and its sync are allowed in the stated bound */
@@ -41,9 +46,13 @@ export class Journal implements Store {
   private readonly sync: boolean;
   private readonly compactFactor: number;
   private readonly compactMinLines: number;
+  private readonly compactMinBytes: number;
   /** live entries as their serialised line, for compaction */
   private readonly live = new Map<string, Map<string, string>>();
   private liveCount = 0;
+  /** characters of the live lines (newline included), and of the file */
+  private liveChars = 0;
+  private chars = 0;
   private lines = 0;
   private buffer: string[] = [];
   private timer?: NodeJS.Timeout;
@@ -60,6 +69,7 @@ export class Journal implements Store {
     this.sync = opts.sync ?? true;
     this.compactFactor = opts.compactFactor ?? 4;
     this.compactMinLines = opts.compactMinLines ?? 20000;
+    this.compactMinBytes = opts.compactMinBytes ?? 64 * 1024 * 1024;
     this.durableWithinMs = this.flushMs + MAX_WRITE_MS;
   }
 
@@ -71,6 +81,7 @@ export class Journal implements Store {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    this.chars = text.length;
     for (const line of text.split('\n')) {
       if (!line) continue;
       let r: { c?: unknown; k?: unknown; v?: unknown; d?: unknown; x?: unknown };
@@ -126,13 +137,19 @@ export class Journal implements Store {
   private setLive(c: string, k: string, line: string): void {
     let m = this.live.get(c);
     if (!m) this.live.set(c, (m = new Map()));
-    if (!m.has(k)) this.liveCount++;
+    const old = m.get(k);
+    if (old === undefined) this.liveCount++;
+    else this.liveChars -= old.length + 1;
+    this.liveChars += line.length + 1;
     m.set(k, line);
   }
   private deleteLive(c: string, k: string): boolean {
     const m = this.live.get(c);
-    if (!m?.delete(k)) return false;
+    const old = m?.get(k);
+    if (!m || old === undefined) return false;
+    m.delete(k);
     this.liveCount--;
+    this.liveChars -= old.length + 1;
     if (m.size === 0) this.live.delete(c);
     return true;
   }
@@ -140,6 +157,7 @@ export class Journal implements Store {
     const m = this.live.get(c);
     if (!m) return;
     this.liveCount -= m.size;
+    for (const line of m.values()) this.liveChars -= line.length + 1;
     this.live.delete(c);
   }
 
@@ -165,10 +183,13 @@ export class Journal implements Store {
       this.buffer = [];
       const t0 = performance.now();
       try {
-        await this.fd.write(batch.join('\n') + '\n');
+        const text = batch.join('\n') + '\n';
+        await this.fd.write(text);
         if (this.sync) await this.fd.datasync();
         this.lines += batch.length;
-        if (this.lines > this.compactMinLines && this.lines > this.liveCount * this.compactFactor) await this.compact();
+        this.chars += text.length;
+        const byCount = this.lines > this.compactMinLines && this.lines > this.liveCount * this.compactFactor;
+        if (byCount || (this.chars > this.compactMinBytes && this.chars > this.liveChars * this.compactFactor)) await this.compact();
       } catch (err) {
         this.onError?.(err as Error);
       }
@@ -182,13 +203,17 @@ export class Journal implements Store {
     const tmp = `${this.opts.file}.tmp`;
     const out = await fsp.open(tmp, 'w');
     try {
+      // written 1,000 lines or 1 MiB at a time (a line can hold a chunk of a rollout's devices)
       let chunk: string[] = [];
+      let chunkChars = 0;
       for (const m of this.live.values()) {
         for (const line of m.values()) {
           chunk.push(line);
-          if (chunk.length >= 1000) {
+          chunkChars += line.length;
+          if (chunk.length >= 1000 || chunkChars >= 1 << 20) {
             await out.write(chunk.join('\n') + '\n');
             chunk = [];
+            chunkChars = 0;
           }
         }
       }
@@ -201,6 +226,7 @@ export class Journal implements Store {
     await this.fd?.close();
     this.fd = await fsp.open(this.opts.file, 'a');
     this.lines = this.liveCount;
+    this.chars = this.liveChars;
   }
 
   /** mean write + sync time of a batch (ms) */

@@ -68,4 +68,26 @@ describe('storage/journal', () => {
     assert.equal(again.get('devices')!.size, 10);
     assert.deepEqual(again.get('devices')!.get('d7'), { round: 19 });
   });
+
+  it('compacts by size: a few large values rewritten often (the device chunks of a rollout) do not grow the file without bound', async () => {
+    const file = path.join(dir, 'j.jsonl');
+    // a line count far away: only the size can trigger it
+    const j = new Journal({ file, compactMinLines: 1_000_000, compactMinBytes: 100_000, compactFactor: 2, sync: false });
+    await j.load();
+    j.put('devices', 'd1', { small: true });
+    const big = 'x'.repeat(10_000);
+    for (let round = 0; round < 100; round++) {
+      j.put('rollout:r1', '0', { round, big });
+      j.put('rollout:r1', '1', { round, big });
+      await j.flush();
+    }
+    await j.close();
+    const size = fs.statSync(file).size;
+    assert.ok(size < 110_000, `${size} bytes after 2 MB written`);
+    const j2 = new Journal({ file });
+    const again = await j2.load();
+    await j2.close();
+    assert.deepEqual(again.get('devices')!.get('d1'), { small: true });
+    assert.deepEqual(again.get('rollout:r1')!.get('1'), { round: 99, big });
+  });
 });
