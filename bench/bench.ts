@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--devices 5000] [--runs 5] [--json FILE] [--sim-clients 10]
  *                    [--scenarios device/reboot,firmware/download,...] [--brokers mosquitto,embedded]
- *                    [--window N] [--faults JSON]
+ *                    [--window N] [--faults JSON] [--profile DIR]
  *
  * `--scenarios rollout --devices 50000`: the same reboots through a rollout in waves of 5,000 (up to
  * 100,000 devices), against the raw exchange of the same messages for every device.
@@ -23,6 +23,7 @@ import { ACTION_SCENARIOS, BENCH_TYPE, fleet, SCENARIO_NAMES, SCENARIOS, type Sc
 import type { Faults } from './faults';
 import { Simulator } from './sim-handle';
 import { benchManageStorm } from './manage-storm';
+import { RunProfiler } from './profile';
 
 interface Args {
   devices: number;
@@ -36,6 +37,8 @@ interface Args {
   window: number;
   /** simulated device faults (bench/faults.ts), for the rollout scenario */
   faults?: Faults;
+  /** a CPU profile of each timed platform run goes to this folder (bench/profile.ts) */
+  profile?: string;
 }
 
 /** The platform's own default window (RequestManagerOptions.maxInFlight), so the bench runs what users run. */
@@ -97,6 +100,11 @@ function parseArgs(argv: string[]): Args {
           });
         i++;
         break;
+      case '--profile':
+        if (!v) throw new Error('--profile wants a folder');
+        a.profile = v;
+        i++;
+        break;
       case '--brokers':
         a.brokers = (v ?? '').split(',').map((s) => {
           if (!(BROKER_NAMES as readonly string[]).includes(s)) throw new Error(`unknown broker ${s} (${BROKER_NAMES.join(', ')})`);
@@ -156,7 +164,7 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
   try {
     sim = await Simulator.start(b.url, args.devices, args.simClients, BENCH_TYPE, args.faults);
     log(`${broker}: ${b.url}, simulator pid ${sim.pid}: ${sim.clients} gateway-style mqtt.js clients for ${args.devices} devices`);
-    const monitor = new ProcessMonitor();
+    const monitor = new ProcessMonitor(args.profile ? new RunProfiler(args.profile) : undefined);
     const options = { maxInFlight: args.window };
     for (const name of args.scenarios) {
       const s = SCENARIOS[name];
@@ -166,7 +174,9 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
       for (let r = 0; r <= args.runs; r++) {
         const fb = await runFloor(b.url, devices, s, args.window, RUN_TIMEOUT_MS);
         const fu = await runFloor(b.url, devices, s, Infinity, RUN_TIMEOUT_MS);
+        monitor.label = `${name}-${broker}-${r === 0 ? 'warm-up' : `run${r}`}`;
         const o = await runOurs(b.url, devices, s, sim, monitor, options, RUN_TIMEOUT_MS, !!args.faults);
+        await monitor.profileWritten;
         const stats = await sim.request({ type: 'stats' }, 'stats', 10_000);
         if (stats.errors) throw new Error(`simulator reported ${stats.errors} error(s)`);
         log(

@@ -3,6 +3,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import type { RunProfiler } from './profile';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,8 +46,15 @@ export class ProcessMonitor {
   private cpu?: NodeJS.CpuUsage;
   private startRss = 0;
   private hwm = false;
+  /** the name of the next run's CPU profile (--profile) */
+  label = 'run';
+  /** the last run's profile, written (--profile) */
+  profileWritten: Promise<void> = Promise.resolve();
+
+  constructor(private readonly profiler?: RunProfiler) {}
 
   start(): void {
+    this.profiler?.start();
     this.hwm = resetPeakRss();
     this.startRss = process.memoryUsage.rss();
     this.cpu = process.cpuUsage();
@@ -58,6 +66,7 @@ export class ProcessMonitor {
   stop(): { eventLoopP99Ms: number; eventLoopMaxMs: number; peakRssMb: number; cpuMs: number } {
     const cpu = process.cpuUsage(this.cpu);
     this.histogram.disable();
+    if (this.profiler) this.profileWritten = this.profiler.stop(this.label);
     const peak = Math.max(this.startRss, process.memoryUsage.rss(), (this.hwm && peakRssSinceReset()) || 0);
     return {
       eventLoopP99Ms: this.histogram.percentile(99) / 1e6,

@@ -7,7 +7,8 @@
  */
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { topicMatches } from './topic-filter';
+import { filterMatcher } from './topic-filter';
+import { corkForTurn, type Corkable } from './turn-writes';
 import { isDmTopic, rescopedTopicFor, scopeOfClientId } from './scoping';
 import type { DeviceRef } from '../protocol/topics';
 import { SubscribeFirstStore } from './subscribe-first-store';
@@ -66,6 +67,7 @@ export type MessageHandler = (topic: string, payload: Buffer) => void;
 
 interface Subscription {
   filter: string;
+  matches: (topic: string) => boolean;
   qos: 0 | 1 | 2;
   handler: MessageHandler;
   /** set on unsubscribe, so a dispatch already under way skips it */
@@ -76,10 +78,9 @@ export class Connection extends EventEmitter {
   readonly client: MqttClient;
   state: ConnectionState = 'connecting';
   lastError?: string;
-  private readonly subs: Subscription[] = [];
+  /** replaced, never changed in place: a dispatch under way keeps the list it started with */
+  private subs: readonly Subscription[] = [];
   private readonly users = new Set<ConnectionUser>();
-  /** the stream is corked until the end of this event-loop turn (see coalesceWrites) */
-  private corked = false;
   /** when the last connection was lost (undefined while connected, and before the first connect) */
   private offlineSince?: number;
   readonly maxPayloadBytes: number;
@@ -100,6 +101,12 @@ export class Connection extends EventEmitter {
       protocolVersion: options.protocolVersion ?? 4,
       reconnectPeriod: options.reconnectPeriod ?? 2000,
       connectTimeout: 15000,
+      // mqtt.js otherwise clears and sets its keepalive timer again on every ack it receives (tens of
+      // thousands a rollout); a PINGREQ every keepalive period whatever the traffic costs nothing
+      reschedulePings: false,
+      // mqtt.js logs every packet through `debug`, which costs even when off (a few % of the CPU of a
+      // 20,000-device rollout); DEBUG=mqttjs* still turns its log on
+      log: /mqttjs/.test(process.env.DEBUG ?? '') ? undefined : () => undefined,
       resubscribe: false, // we resubscribe ourselves, every connect, before anything is re-sent
       // mqtt.js replays the QoS 1 publishes it holds as soon as the CONNACK arrives, and emits
       // 'connect' only after that: subscribing in 'connect' let the answers to the replayed
@@ -156,22 +163,10 @@ export class Connection extends EventEmitter {
     });
   }
 
-  /**
-   * Let what this turn writes (our answers and publishes, mqtt.js' PUBACKs) leave in one write at
-   * the end of the turn, in the same order. mqtt.js handles each inbound packet in a tick of its
-   * own and uncorks after every packet it writes, so under load each answer and each ack cost a
-   * syscall of its own (writev was the first item of the bench's profile).
-   */
+  /** Our answers and publishes and mqtt.js' PUBACKs of this turn leave in one write (turn-writes.ts). */
   private coalesceWrites(): void {
-    if (this.corked) return;
-    const stream = this.client.stream as unknown as { cork?: () => void; uncork?: () => void } | undefined;
-    if (!stream?.cork || !stream.uncork) return;
-    stream.cork();
-    this.corked = true;
-    setImmediate(() => {
-      this.corked = false;
-      stream.uncork!();
-    });
+    const stream = this.client.stream as unknown as Partial<Corkable> | undefined;
+    if (stream?.cork && stream.uncork) corkForTurn(stream as Corkable);
   }
 
   /**
@@ -236,10 +231,10 @@ export class Connection extends EventEmitter {
   }
 
   private dispatch(topic: string, payload: Buffer): void {
-    // a snapshot: a handler may unsubscribe (a one-shot waiter does), which would otherwise shift
-    // the array under this loop and make the next matching handler miss the message
-    for (const s of this.subs.slice()) {
-      if (!s.removed && topicMatches(s.filter, topic)) {
+    // a handler may unsubscribe (a one-shot waiter does): subscribe and unsubscribe replace the
+    // list, so this loop goes on over the one it started with and skips what was removed
+    for (const s of this.subs) {
+      if (!s.removed && s.matches(topic)) {
         try {
           s.handler(topic, payload);
         } catch (err) {
@@ -261,13 +256,12 @@ export class Connection extends EventEmitter {
 
   /** Subscribe now (when connected) and again on every connect. Returns the unsubscribe function. */
   subscribe(filter: string, qos: 0 | 1 | 2, handler: MessageHandler): () => void {
-    const sub: Subscription = { filter, qos, handler };
-    this.subs.push(sub);
+    const sub: Subscription = { filter, matches: filterMatcher(filter), qos, handler };
+    this.subs = [...this.subs, sub];
     if (this.client.connected) this.client.subscribe(filter, { qos });
     return () => {
       sub.removed = true;
-      const i = this.subs.indexOf(sub);
-      if (i >= 0) this.subs.splice(i, 1);
+      this.subs = this.subs.filter((s) => s !== sub);
       if (!this.subs.some((s) => s.filter === filter) && this.client.connected) this.client.unsubscribe(filter);
     };
   }

@@ -11,6 +11,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { Readable, Transform } from 'node:stream';
+import { gatherWritesPerTurn } from './turn-writes';
 import { sameSecret } from './same-secret';
 import type { DeviceRef } from '../protocol/topics';
 import { MAX_DM_PAYLOAD, deliveredTopicFor, isDmTopic, publishTopicFor, scopeOfClientId, subscriptionFor, unsubscriptionFor } from './scoping';
@@ -297,6 +298,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const sockets = new Set<net.Socket>();
   const handle = (socket: net.Socket) => {
     socket.setNoDelay(true);
+    gatherWritesPerTurn(socket);
     aedes.handle(socket);
   };
   const server: net.Server = opts.tls

@@ -1,0 +1,41 @@
+/**
+ * `--profile DIR`: a V8 CPU profile of each timed platform run ("ours"), written as
+ * DIR/<scenario>-<broker>-<run>.cpuprofile (open it in Chrome's DevTools, Performance tab). The
+ * profiler runs in this process through node:inspector, so it covers the platform (and, with the
+ * embedded broker, aedes) but not the floor or the simulator.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Session } from 'node:inspector';
+
+export class RunProfiler {
+  private session?: Session;
+
+  constructor(private readonly dir?: string) {}
+
+  start(): void {
+    if (!this.dir) return;
+    this.session = new Session();
+    this.session.connect();
+    this.session.post('Profiler.enable');
+    this.session.post('Profiler.setSamplingInterval', { interval: 200 });
+    this.session.post('Profiler.start');
+  }
+
+  /** Stop and write the profile (nothing without a folder). */
+  stop(name: string): Promise<void> {
+    const session = this.session;
+    if (!session || !this.dir) return Promise.resolve();
+    this.session = undefined;
+    const dir = this.dir;
+    return new Promise((resolve, reject) =>
+      session.post('Profiler.stop', (err, r) => {
+        session.disconnect();
+        if (err) return reject(err);
+        fs.mkdirSync(dir, { recursive: true });
+        fs.writeFileSync(path.join(dir, `${name.replace(/[^\w.-]+/g, '_')}.cpuprofile`), JSON.stringify(r.profile));
+        resolve();
+      }),
+    );
+  }
+}
