@@ -83,10 +83,11 @@ export class Platform extends EventEmitter<PlatformEvents> {
   }
 
   handleMessage(topic: string, payload: Buffer | string): void {
-    const raw = typeof payload === 'string' ? payload : payload.toString('utf8');
+    // the text of the payload is decoded once, by parsePayload; the error paths decode their own copy
+    const raw = () => (typeof payload === 'string' ? payload : payload.toString('utf8'));
     const parsed = parseTopic(topic);
     if (!parsed || parsed.root !== 'iotdevice-1' || !parsed.device) {
-      this.emit('invalid', new ValidationError(`not a device-scoped iotdevice-1 topic: ${excerpt(topic, 80)}`), { topic, payload: raw });
+      this.emit('invalid', new ValidationError(`not a device-scoped iotdevice-1 topic: ${excerpt(topic, 80)}`), { topic, payload: raw() });
       return;
     }
     const device = parsed.device;
@@ -94,18 +95,18 @@ export class Platform extends EventEmitter<PlatformEvents> {
     try {
       data = parsePayload(payload, this.bounds);
     } catch (err) {
-      this.reject(device, topic, raw, undefined, err as ValidationError);
+      this.reject(device, topic, raw(), undefined, err as ValidationError);
       return;
     }
     if (!parsed.name) {
-      this.reject(device, topic, raw, data, new ValidationError(`unknown device-management topic "${excerpt(parsed.path, 80)}"`));
+      this.reject(device, topic, raw(), data, new ValidationError(`unknown device-management topic "${excerpt(parsed.path, 80)}"`));
       return;
     }
     try {
       this.dispatch(parsed.name, device, data);
     } catch (err) {
-      if (err instanceof ValidationError) this.reject(device, topic, raw, data, err, parsed.name === 'response');
-      else this.reject(device, topic, raw, data, new ValidationError(`internal error: ${(err as Error).message}`));
+      if (err instanceof ValidationError) this.reject(device, topic, raw(), data, err, parsed.name === 'response');
+      else this.reject(device, topic, raw(), data, new ValidationError(`internal error: ${(err as Error).message}`));
     }
   }
 

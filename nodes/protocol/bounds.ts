@@ -76,12 +76,64 @@ function pathText(path: (string | number)[]): string {
   return '/' + parts.join('/') + (path.length > 6 ? '/…' : '');
 }
 
+/** The bounds with the defaults filled in, once per bounds object (the platform passes the same one every message). */
+const filled = new WeakMap<Partial<Bounds>, Bounds>();
+function fill(bounds: Partial<Bounds>): Bounds {
+  let b = filled.get(bounds);
+  if (!b) filled.set(bounds, (b = { ...BOUNDS, ...bounds }));
+  return b;
+}
+
 /**
  * Hold a parsed value to the bounds; throws a BoundsError naming the first bound broken (with a
- * short escaped excerpt of the path, never the offending text). Iterative: no recursion.
+ * short escaped excerpt of the path, never the offending text). Iterative: no recursion. Every
+ * inbound message passes here, so a first walk only answers "within or not", allocating nothing
+ * for leaves and no paths; a value it doubts is walked again by firstBreak, which names the bound.
  */
 export function checkBounds(value: unknown, bounds: Partial<Bounds> = {}): void {
-  const b = { ...BOUNDS, ...bounds };
+  const b = fill(bounds);
+  if (!within(value, b)) firstBreak(value, b);
+}
+
+/** True when `value` breaks none of the bounds (the conditions of firstBreak, without its paths). */
+function within(value: unknown, b: Bounds): boolean {
+  if (value === null || typeof value !== 'object') return typeof value !== 'string' || value.length <= b.stringLength;
+  const stack: object[] = [value];
+  const depths: number[] = [0];
+  let values = 1;
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    const depth = depths.pop()!;
+    if (depth >= b.depth) return false;
+    let items: unknown[];
+    if (Array.isArray(v)) {
+      if (v.length > b.itemsPerArray) return false;
+      items = v;
+    } else {
+      const keys = Object.keys(v);
+      if (keys.length > b.keysPerObject) return false;
+      items = [];
+      for (const k of keys) {
+        if (k.length > b.keyLength) return false;
+        items.push((v as Record<string, unknown>)[k]);
+      }
+    }
+    values += items.length;
+    if (values > b.valuesPerMessage) return false;
+    for (const item of items) {
+      if (typeof item === 'string') {
+        if (item.length > b.stringLength) return false;
+      } else if (item !== null && typeof item === 'object') {
+        stack.push(item);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return true;
+}
+
+/** Walk `value` with the path of each nested value and throw at the first bound broken. */
+function firstBreak(value: unknown, b: Bounds): void {
   // the stack holds [value, depth, path]; the path is only built for values that nest
   const stack: [unknown, number, (string | number)[]][] = [[value, 0, []]];
   let values = 0;

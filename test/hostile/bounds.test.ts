@@ -72,4 +72,43 @@ describe('hostile: bounds', () => {
     body.parameters = body.parameters.slice(0, 15);
     assert.doesNotThrow(() => check('mgmtRequestBody', body));
   });
+
+  it('refuses exactly what a recursive reading of each bound refuses, over 3,000 generated values', () => {
+    // small bounds, so that generated values break each of them often
+    const small = { depth: 3, keysPerObject: 3, itemsPerArray: 3, keyLength: 4, stringLength: 5, valuesPerMessage: 14 };
+    const breaks = (v: unknown, depth = 0, count = { values: 0 }): boolean => {
+      if (++count.values > small.valuesPerMessage) return true;
+      if (typeof v === 'string') return v.length > small.stringLength;
+      if (v === null || typeof v !== 'object') return false;
+      if (depth >= small.depth) return true;
+      const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
+      if (Array.isArray(v) ? v.length > small.itemsPerArray : entries.length > small.keysPerObject) return true;
+      return entries.some(([k, x]) => (!Array.isArray(v) && k.length > small.keyLength) || breaks(x, depth + 1, count));
+    };
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const gen = (depth: number): unknown => {
+      const r = rand(depth > 4 ? 4 : 7);
+      if (r === 0) return rand(100);
+      if (r === 1) return null;
+      if (r === 2 || r === 3) return 'x'.repeat(rand(8));
+      if (r === 4) return Array.from({ length: rand(5) }, () => gen(depth + 1));
+      return Object.fromEntries(Array.from({ length: rand(5) }, (_, i) => ['k'.repeat(rand(6)) + i, gen(depth + 1)]));
+    };
+    let refused = 0;
+    for (let n = 0; n < 3000; n++) {
+      const v = gen(0);
+      const want = breaks(v);
+      let got = false;
+      try {
+        checkBounds(v, small);
+      } catch (err) {
+        assert.ok(err instanceof BoundsError);
+        got = true;
+      }
+      assert.equal(got, want, JSON.stringify(v));
+      if (got) refused++;
+    }
+    assert.ok(refused > 500 && refused < 2500, `${refused} of 3000 refused`);
+  });
 });
