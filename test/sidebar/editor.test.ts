@@ -2,44 +2,7 @@ import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, screenshot } from '../support/browser';
 import { Fleet, devices } from '../support/fleet';
-import { startDemo, fleetManaged, token, bearer, DEMO_PLATFORM, USERS, type DemoNodeRed } from './support';
-
-/** Open the editor as `user` through its own login dialog, and show the device-management tab. */
-async function openAs(browser: Browser, url: string, user: keyof typeof USERS, locale = 'en-US', opts: { defaultWidth?: boolean } = {}): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1500, height: 900 }, locale });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10000);
-  await page.goto(url, { waitUntil: 'domcontentloaded' });
-  await page.fill('#node-dialog-login-username', user, { timeout: 20000 });
-  await page.fill('#node-dialog-login-password', USERS[user].password);
-  await page.click('#node-dialog-login-submit');
-  await page.waitForFunction(
-    () => {
-      const RED = (window as unknown as { RED?: { nodes?: { getType?: (t: string) => unknown } } }).RED;
-      return (
-        !!RED?.nodes?.getType?.('iotdm-mgmt-request') && !!(RED as { actions?: { get?(a: string): unknown } }).actions?.get?.('iotdm:show-device-management')
-      );
-    },
-    undefined,
-    { timeout: 30000 },
-  );
-  // the workspace is shown once the flows are loaded (4.1 then shows its first sidebar tab)
-  await page.waitForSelector('#red-ui-workspace-chart g.red-ui-flow-node', { timeout: 30000 });
-  // the tab's own editor action (Node-RED 4.1 lists the tab in the sidebar's menu, 5.0 in its split sidebar's tab bar)
-  await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('iotdm:show-device-management'));
-  await page.waitForSelector('.iotdm-sidebar tr.iotdm-device', { timeout: 10000 });
-  if (opts.defaultWidth) return page;
-  // widen the sidebar as a user would, by dragging its separator
-  const sep = await page.locator('#red-ui-sidebar-separator').boundingBox();
-  if (sep) {
-    await page.mouse.move(sep.x + sep.width / 2, sep.y + sep.height / 2);
-    await page.mouse.down();
-    await page.mouse.move(sep.x - 420, sep.y + sep.height / 2, { steps: 5 });
-    await page.mouse.up();
-  }
-  await page.waitForSelector('.iotdm-sidebar tr.iotdm-device', { timeout: 10000 });
-  return page;
-}
+import { startDemo, fleetManaged, token, bearer, openAs, DEMO_PLATFORM, type DemoNodeRed } from './support';
 
 const rowCount = (page: Page) => page.locator('.iotdm-sidebar table.iotdm-devices tbody tr.iotdm-device').count();
 

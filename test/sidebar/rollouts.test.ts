@@ -1,13 +1,104 @@
 import assert from 'node:assert/strict';
+import type { Browser, Page } from 'playwright-core';
 import { call, basic, until } from '../http/support';
-import { demoSession, DEMO_PLATFORM, API } from './support';
+import { launchBrowser, screenshot } from '../support/browser';
+import { demoSession, openAs, DEMO_PLATFORM, API, type DemoSession } from './support';
 
 const P = `/iotdm/platforms/${DEMO_PLATFORM}`;
 
-/** The sidebar's rollouts: their list with a bar's counts per wave, and the approve button's route, on the demo. */
+/** Start a rollout over the demo's v0002 API (its key and token); its id. */
+async function createRollout(s: DemoSession, body: object): Promise<string> {
+  const r = await call(s.base, 'POST', '/api/v0002/mgmt/rollouts', { auth: basic(API.key, API.token), body });
+  assert.equal(r.status, 202, r.text);
+  return r.json.rolloutId as string;
+}
+
+/** The rollout's row in the sidebar, scrolled into view (the section is below the requests). */
+async function rolloutRow(page: Page, id: string) {
+  const row = page.locator(`.iotdm-rollout[data-id="${id}"]`);
+  await row.waitFor({ timeout: 20000 });
+  await row.scrollIntoViewIfNeeded();
+  return row;
+}
+
+/** Wait until the sidebar shows the rollout in `state` (the text of its state badge). */
+function stateShown(page: Page, id: string, state: string, timeout = 20000) {
+  return page.waitForFunction(
+    ([id, state]) => document.querySelector(`.iotdm-rollout[data-id="${id}"] .iotdm-rollout-state`)?.textContent === state,
+    [id, state] as const,
+    { timeout },
+  );
+}
+
+/**
+ * Record every state text the rollout's row shows, in order (into window.iotdmStates): the sidebar
+ * re-renders a row per summary, and a short state may come and go between two looks.
+ */
+async function recordStates(page: Page, id: string): Promise<void> {
+  await page.evaluate((id) => {
+    const w = window as unknown as { iotdmStates: string[] };
+    w.iotdmStates = [];
+    const look = () => {
+      const t = document.querySelector(`.iotdm-rollout[data-id="${id}"] .iotdm-rollout-state`)?.textContent;
+      if (t && w.iotdmStates[w.iotdmStates.length - 1] !== t) w.iotdmStates.push(t);
+    };
+    look();
+    new MutationObserver(look).observe(document.querySelector('.iotdm-sidebar .iotdm-rollouts')!, { childList: true, subtree: true, characterData: true });
+  }, id);
+}
+const statesSeen = (page: Page) => page.evaluate(() => (window as unknown as { iotdmStates: string[] }).iotdmStates);
+
+/** The wave bars of a row: the title of each and the width (%) of its coloured parts. */
+function waveBars(page: Page, id: string) {
+  return page.evaluate(
+    (id) =>
+      [...document.querySelectorAll(`.iotdm-rollout[data-id="${id}"] .iotdm-wave`)].map((w) => ({
+        title: w.getAttribute('title'),
+        parts: Object.fromEntries([...w.children].map((c) => [c.className.replace('iotdm-wave-', ''), Math.round(parseFloat((c as HTMLElement).style.width))])),
+      })),
+    id,
+  );
+}
+
+/** Whether an empty wave's track can be seen: its colour is neither transparent nor the sidebar's (white) background. */
+function trackVisible(page: Page, id: string, index: number) {
+  return page.evaluate(
+    ([id, index]) => {
+      const bg = (e: Element | null): string => {
+        for (; e; e = e.parentElement) {
+          const c = getComputedStyle(e).backgroundColor;
+          if (c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c;
+        }
+        return 'rgb(255, 255, 255)';
+      };
+      const wave = document.querySelector(`.iotdm-rollout[data-id="${id}"] .iotdm-wave[data-index="${index}"]`)!;
+      return { track: bg(wave), behind: bg(wave.parentElement) };
+    },
+    [id, index] as const,
+  );
+}
+
+const buttonsOf = async (page: Page, id: string) =>
+  page
+    .locator(`.iotdm-rollout[data-id="${id}"] .iotdm-rollout-buttons button`)
+    .evaluateAll((bs) => bs.map((b) => `${b.textContent}${(b as HTMLButtonElement).disabled ? ' (disabled)' : ''}`));
+
+/**
+ * The sidebar's rollouts on the demo: their list with a bar's counts per wave and the routes of its
+ * buttons; then in Chromium, the buttons pressed as an operator does (approve and cancel after their
+ * confirmation, pause, resume) and the state each press leads to, and a reader's disabled buttons.
+ * Screenshots: test-artifacts/sidebar-rollout-*.png.
+ */
 describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
   this.timeout(40000);
   const s = demoSession();
+  let browser: Browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
 
   it('lists a rollout with its waves, refuses approve to a reader, and approves for a writer', async () => {
     const auth = basic(API.key, API.token);
@@ -49,5 +140,128 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
       20000,
       'completed',
     );
+  });
+
+  it('in Chromium: the rollout waits for approval with a bar per wave; Approve asks, then the sidebar shows it running and completed', async () => {
+    const id = await createRollout(s, {
+      name: 'canary then the rest',
+      action: 'device/reboot',
+      select: { typeId: 'sim' },
+      waves: [{ size: 10, gate: { approval: true } }, { size: 90 }],
+    });
+    const page = await openAs(browser, s.base, 'admin');
+    await rolloutRow(page, id);
+    await stateShown(page, id, 'waiting for approval');
+    await recordStates(page, id);
+    const row = await rolloutRow(page, id);
+    assert.equal(await row.locator('.iotdm-rollout-name').textContent(), 'canary then the rest');
+    assert.equal(await row.locator('.iotdm-rollout-counts').textContent(), '✓10 ✗0 of 100');
+    assert.deepEqual(await waveBars(page, id), [
+      { title: 'wave 1 (completed): ✓10 ✗0 of 10', parts: { success: 100 } },
+      { title: 'wave 2 (pending): ✓0 ✗0 of 90', parts: {} },
+    ]);
+    const { track, behind } = await trackVisible(page, id, 1);
+    assert.notEqual(track, behind, 'the pending wave has no visible bar');
+    assert.deepEqual(await buttonsOf(page, id), ['Approve', 'Cancel']);
+    await screenshot(page, 'sidebar-rollout-waiting-approval');
+
+    // approve asks first; "Back" sends nothing
+    await row.locator('button.iotdm-rollout-approve').click();
+    await page.waitForSelector('#iotdm-confirm-rollout');
+    assert.equal(await page.textContent('.iotdm-confirm-text'), 'Approve “canary then the rest”? It goes on to the 90 devices not yet started.');
+    await page.click('#iotdm-confirm-cancel');
+    await page.waitForSelector('#iotdm-confirm-rollout', { state: 'detached' });
+    const still = await call(s.base, 'GET', `/api/v0002/mgmt/rollouts/${id}`, { auth: basic(API.key, API.token) });
+    assert.equal(still.json.state, 'waitingApproval', 'Back approved the rollout');
+
+    await row.locator('button.iotdm-rollout-approve').click();
+    await page.waitForSelector('#iotdm-confirm-rollout');
+    await page.waitForFunction(() => !(window as unknown as { $: (s: string) => { length: number } }).$(':animated').length);
+    await screenshot(page, 'sidebar-rollout-approve-confirm');
+    await page.click('#iotdm-confirm-rollout');
+    await page.waitForSelector('#iotdm-confirm-rollout', { state: 'detached' });
+    await stateShown(page, id, 'completed');
+    assert.deepEqual(await statesSeen(page), ['waiting for approval', 'running', 'completed']);
+    assert.equal(await row.locator('.iotdm-rollout-counts').textContent(), '✓100 ✗0 of 100');
+    assert.deepEqual(await waveBars(page, id), [
+      { title: 'wave 1 (completed): ✓10 ✗0 of 10', parts: { success: 100 } },
+      { title: 'wave 2 (completed): ✓90 ✗0 of 90', parts: { success: 100 } },
+    ]);
+    assert.deepEqual(await buttonsOf(page, id), []);
+    await row.scrollIntoViewIfNeeded();
+    await screenshot(page, 'sidebar-rollout-completed');
+    await page.context().close();
+  });
+
+  it('in Chromium: pause, resume, and cancel (after its confirmation) by their buttons', async () => {
+    // paced at 30 devices a minute: it stays running while the buttons are pressed
+    const id = await createRollout(s, {
+      name: 'paced reboot',
+      action: 'device/reboot',
+      select: { typeId: 'sim' },
+      waves: { percent: 50 },
+      rate: { perMinute: 30 },
+    });
+    const page = await openAs(browser, s.base, 'admin');
+    const row = await rolloutRow(page, id);
+    await stateShown(page, id, 'running');
+    assert.deepEqual(await buttonsOf(page, id), ['Pause', 'Cancel']);
+
+    await row.locator('button.iotdm-rollout-pause').click();
+    await stateShown(page, id, 'paused');
+    assert.deepEqual(await buttonsOf(page, id), ['Resume', 'Cancel']);
+    assert.equal((await call(s.base, 'GET', `/api/v0002/mgmt/rollouts/${id}`, { auth: basic(API.key, API.token) })).json.state, 'paused');
+    await row.scrollIntoViewIfNeeded();
+    await screenshot(page, 'sidebar-rollout-paused');
+
+    await row.locator('button.iotdm-rollout-resume').click();
+    await stateShown(page, id, 'running');
+    assert.deepEqual(await buttonsOf(page, id), ['Pause', 'Cancel']);
+
+    await row.locator('button.iotdm-rollout-cancel').click();
+    await page.waitForSelector('#iotdm-confirm-rollout');
+    assert.match(
+      (await page.textContent('.iotdm-confirm-text')) ?? '',
+      /^Cancel “paced reboot”\? The \d+ devices in flight are cancelled, the \d+ not yet started never start\.$/,
+    );
+    await page.waitForFunction(() => !(window as unknown as { $: (s: string) => { length: number } }).$(':animated').length);
+    await screenshot(page, 'sidebar-rollout-cancel-confirm');
+    await page.click('#iotdm-confirm-rollout');
+    await page.waitForSelector('#iotdm-confirm-rollout', { state: 'detached' });
+    await stateShown(page, id, 'cancelled');
+    assert.deepEqual(await buttonsOf(page, id), []);
+    const d = (await call(s.base, 'GET', `/api/v0002/mgmt/rollouts/${id}`, { auth: basic(API.key, API.token) })).json;
+    assert.equal(d.state, 'cancelled');
+    assert.equal(d.counts.pending + d.counts.inProgress, 0);
+    assert.ok(d.counts.cancelled > 0, 'no device cancelled');
+    // the bars show the cancelled devices (grey) of each wave
+    const bars = await waveBars(page, id);
+    assert.equal(bars.length, 2);
+    assert.ok(
+      bars.every((b) => (b.parts.cancelled ?? 0) > 0),
+      JSON.stringify(bars),
+    );
+    await row.scrollIntoViewIfNeeded();
+    await screenshot(page, 'sidebar-rollout-cancelled');
+    await page.context().close();
+  });
+
+  it('in Chromium: a reader sees the buttons of a waiting rollout, disabled (fr)', async () => {
+    const id = await createRollout(s, {
+      name: 'lecture seule',
+      action: 'device/reboot',
+      devices: [
+        { typeId: 'sim', deviceId: 'sim-001' },
+        { typeId: 'sim', deviceId: 'sim-002' },
+      ],
+      waves: [{ size: 1, gate: { approval: true } }],
+    });
+    const page = await openAs(browser, s.base, 'viewer', 'fr');
+    await rolloutRow(page, id);
+    await stateShown(page, id, 'attend une approbation');
+    assert.deepEqual(await buttonsOf(page, id), ['Approuver (disabled)', 'Annuler (disabled)']);
+    await screenshot(page, 'sidebar-rollout-read-only-fr');
+    await page.context().close();
+    assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id}/cancel`, { auth: s.admin, body: {} })).status, 200);
   });
 });

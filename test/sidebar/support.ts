@@ -1,13 +1,15 @@
 /**
  * The sidebar tests' world: the demo flow (examples/simulated-fleet.json, with free ports as
  * `npm start` substitutes them) in a real Node-RED process with adminAuth and two users, an admin
- * ("*") and a viewer ("read"), whose passwords are hashed with the bcryptjs Node-RED ships.
+ * ("*") and a viewer ("read"), whose passwords are hashed with the bcryptjs Node-RED ships; and
+ * openAs(), the editor opened in Chromium by a user through its login dialog, on the sidebar tab.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../support/ports';
 import { startNodeRed, type NodeRedProcess } from '../support/node-red-process';
 import { redRequire } from '../support/red';
+import type { Browser, Page } from 'playwright-core';
 
 // dist/test/sidebar → the package root
 export const ROOT = path.join(__dirname, '..', '..', '..');
@@ -138,4 +140,41 @@ export function demoSession(): DemoSession {
     await s.demo?.red.stop();
   });
   return s;
+}
+
+/** Open the editor as `user` through its own login dialog, and show the device-management tab. */
+export async function openAs(browser: Browser, url: string, user: keyof typeof USERS, locale = 'en-US', opts: { defaultWidth?: boolean } = {}): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1500, height: 900 }, locale });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10000);
+  await page.goto(url, { waitUntil: 'domcontentloaded' });
+  await page.fill('#node-dialog-login-username', user, { timeout: 20000 });
+  await page.fill('#node-dialog-login-password', USERS[user].password);
+  await page.click('#node-dialog-login-submit');
+  await page.waitForFunction(
+    () => {
+      const RED = (window as unknown as { RED?: { nodes?: { getType?: (t: string) => unknown } } }).RED;
+      return (
+        !!RED?.nodes?.getType?.('iotdm-mgmt-request') && !!(RED as { actions?: { get?(a: string): unknown } }).actions?.get?.('iotdm:show-device-management')
+      );
+    },
+    undefined,
+    { timeout: 30000 },
+  );
+  // the workspace is shown once the flows are loaded (4.1 then shows its first sidebar tab)
+  await page.waitForSelector('#red-ui-workspace-chart g.red-ui-flow-node', { timeout: 30000 });
+  // the tab's own editor action (Node-RED 4.1 lists the tab in the sidebar's menu, 5.0 in its split sidebar's tab bar)
+  await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('iotdm:show-device-management'));
+  await page.waitForSelector('.iotdm-sidebar tr.iotdm-device', { timeout: 10000 });
+  if (opts.defaultWidth) return page;
+  // widen the sidebar as a user would, by dragging its separator
+  const sep = await page.locator('#red-ui-sidebar-separator').boundingBox();
+  if (sep) {
+    await page.mouse.move(sep.x + sep.width / 2, sep.y + sep.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(sep.x - 420, sep.y + sep.height / 2, { steps: 5 });
+    await page.mouse.up();
+  }
+  await page.waitForSelector('.iotdm-sidebar tr.iotdm-device', { timeout: 10000 });
+  return page;
 }
