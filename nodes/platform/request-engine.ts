@@ -33,6 +33,8 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   private qHead = 0;
   protected inFlight = 0;
   private pumpScheduled = false;
+  /** releaseSlot is starting the next execution (see there) */
+  private refilling = false;
   private closed = false;
 
   constructor(
@@ -109,28 +111,45 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
 
   private pump(): void {
     this.pumpScheduled = false;
-    let n = 0;
-    const { maxInFlight, batchSize } = this.options;
-    while (this.inFlight < maxInFlight && this.qHead < this.queue.length && n < batchSize) {
+    this.launch(this.options.batchSize);
+    if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.qHead);
+      this.qHead = 0;
+    }
+    if (this.qHead < this.queue.length && this.inFlight < this.options.maxInFlight) this.schedulePump();
+  }
+
+  /** Start up to `n` queued executions while the window has room. */
+  private launch(n: number): void {
+    const { maxInFlight } = this.options;
+    while (n > 0 && this.inFlight < maxInFlight && this.qHead < this.queue.length) {
       const exec = this.queue[this.qHead++];
       if (exec.complete) continue;
       exec.holdsSlot = true;
       this.inFlight++;
       this.run(exec);
-      n++;
+      n--;
     }
-    if (this.qHead > 1024 && this.qHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.qHead);
-      this.qHead = 0;
-    }
-    if (this.qHead < this.queue.length && this.inFlight < maxInFlight) this.schedulePump();
   }
 
+  /**
+   * A device gives its slot up: the next queued one takes it at once, as the answer that freed it
+   * is handled, rather than a turn later (in a full window each exchange waited for a pump, and its
+   * publish for the turn after). One at a time: a device that gives its slot up again at once
+   * (its first step is a wait) leaves the rest to the pump.
+   */
   private releaseSlot(exec: DeviceExecution): void {
     if (!exec.holdsSlot) return;
     exec.holdsSlot = false;
     this.inFlight--;
-    if (this.qHead < this.queue.length) this.schedulePump();
+    if (this.qHead >= this.queue.length) return;
+    if (this.refilling) return this.schedulePump();
+    this.refilling = true;
+    try {
+      this.launch(1);
+    } finally {
+      this.refilling = false;
+    }
   }
 
   // ------------------------------------------------------------------ steps
