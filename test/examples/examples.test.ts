@@ -6,7 +6,8 @@
  * port in their files still share one here (and fail). Every node must start without an "[error]"
  * line, every device an example declares must be managed by that example's platform, each
  * example's inject buttons must do what it says (each request complete, every device succeeding),
- * and the http-api example answers on its own API root with its own devices.
+ * the rollout example's buttons drive its rollout through each state its outputs report, and the
+ * http-api example answers on its own API root with its own devices.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -46,7 +47,7 @@ const SCENARIOS: Record<string, { press: string; expect: { action: string; total
   'simulated-fleet.json': [{ press: 'reboot all', expect: [{ action: 'device/reboot', total: 100 }] }],
   // and its own API root, below: launches over HTTP with its own key and token
   'http-api.json': [{ press: 'reboot thermo t-1 from the flow', expect: [{ action: 'device/reboot', total: 1 }] }],
-  // a rollout reports on its own outputs, not through a mgmt-request: test/platform/rollout*.test.ts run rollouts
+  // a rollout reports on its own outputs, not through a mgmt-request: its buttons are pressed in its own test below
   'rollout.json': [],
   // the page itself is driven in Chromium by test/operator/operator-page.test.ts; its test button here
   'operator-page.json': [{ press: 'reboot all (test)', expect: [{ action: 'device/reboot', total: 20 }] }],
@@ -67,6 +68,46 @@ function probe(flow: FlowNode[]): void {
     });
     n.wires![1] = [...(n.wires![1] ?? []), id];
   }
+}
+
+/** Wire probes behind outputs 2 (wave), 3 (state change) and 4 (answer) of every rollout node: they log what comes out. */
+function probeRollouts(flow: FlowNode[]): void {
+  for (const n of flow.filter((x) => x.type === 'iotdm-rollout')) {
+    for (const output of [2, 3, 4]) {
+      const id = `probe${output}${n.id}`.slice(0, 32);
+      flow.push({
+        id,
+        type: 'function',
+        z: n.z,
+        name: 'test probe',
+        func: `node.log('IOTDM-ROLLOUT ' + JSON.stringify({ node: ${JSON.stringify(n.id)}, output: ${output}, statusCode: msg.statusCode, payload: msg.payload }));\nreturn null;`,
+        outputs: 1,
+        wires: [[]],
+      });
+      n.wires![output - 1] = [...(n.wires![output - 1] ?? []), id];
+    }
+  }
+}
+
+interface RolloutOut {
+  node: string;
+  output: 2 | 3 | 4;
+  statusCode?: number;
+  payload: {
+    rolloutId: string;
+    state: string;
+    previous?: string;
+    index?: number;
+    size?: number;
+    gate?: string;
+    message?: string;
+    counts: Record<'total' | 'pending' | 'inProgress' | 'success' | 'failure' | 'timedOut' | 'cancelled', number>;
+  };
+}
+
+/** What the probes of a rollout node logged, in order. */
+function rolloutOutputs(text: string, node: string): RolloutOut[] {
+  return [...text.matchAll(/IOTDM-ROLLOUT (\{.*\})\s*$/gm)].map((m) => JSON.parse(m[1]) as RolloutOut).filter((o) => o.node === node);
 }
 
 /** The summaries logged by the probes of the given mgmt-request nodes. */
@@ -107,6 +148,7 @@ describe('examples: all of them in one Node-RED beside the demo, each does what 
     }
     await movePorts(all);
     probe(all);
+    probeRollouts(all);
     mark = red.output().length;
     await deploy(red.url, all);
     await until('Started flows', () => /Started flows/.test(since()));
@@ -194,6 +236,86 @@ describe('examples: all of them in one Node-RED beside the demo, each does what 
       assert.deepEqual(errorLines(since()), [], `${file}: [error] lines`);
     });
   }
+
+  it('rollout.json: its buttons drive the rollout (roll out, approve, pause, resume, cancel, re-run the failures) and its outputs say so', async () => {
+    const flow = byFile.get('rollout.json')!;
+    const node = flow.find((n) => n.type === 'iotdm-rollout')!;
+    const button = (name: string) => {
+      const inject = flow.find((n) => n.type === 'inject' && n.name === name);
+      assert.ok(inject, `rollout.json: no inject "${name}"`);
+      return inject.id;
+    };
+    let seen = rolloutOutputs(since(), node.id).length;
+    /** press a button; what the node sent after it, once `done` finds what it waits for */
+    const pressThen = async <T>(name: string, what: string, done: (out: RolloutOut[]) => T | undefined, timeoutMs = 20000): Promise<T> => {
+      const from = seen;
+      await press(red.url, button(name));
+      return until(
+        `rollout.json "${name}": ${what}`,
+        () => {
+          const out = rolloutOutputs(since(), node.id).slice(from);
+          const got = done(out);
+          if (got !== undefined) seen = from + out.length;
+          return got;
+        },
+        timeoutMs,
+      );
+    };
+    const answer = (out: RolloutOut[]) => out.find((o) => o.output === 4);
+    const stateOf = (out: RolloutOut[], id: string, state: string) =>
+      out.find((o) => o.output === 3 && o.payload.rolloutId === id && o.payload.state === state);
+
+    // roll out: 202 with its id; the canary of 4 succeeds, then the rollout waits for approval
+    const created = await pressThen('roll out', 'the answer', answer);
+    assert.equal(created.statusCode, 202, JSON.stringify(created.payload));
+    const id = created.payload.rolloutId;
+    await until('the canary of 4 succeeds and the rollout waits for approval', () => stateOf(rolloutOutputs(since(), node.id), id, 'waitingApproval'));
+    const canary = rolloutOutputs(since(), node.id).filter((o) => o.output === 2 && o.payload.rolloutId === id && o.payload.index === 0);
+    // the canary's results: started, completed with its 4 successes, then its gate waits for approval
+    assert.deepEqual(
+      canary.map((o) => [o.payload.state, o.payload.gate ?? '', o.payload.size, o.payload.counts.success]),
+      [
+        ['running', '', 4, 0],
+        ['completed', '', 4, 4],
+        ['completed', 'waitingApproval', 4, 4],
+      ],
+    );
+
+    // each command: its answer (200, the rollout's new state) and the state change on output 3
+    for (const [name, state] of [
+      ['approve', 'running'],
+      ['pause', 'paused'],
+      ['resume', 'running'],
+      ['cancel', 'cancelled'],
+    ] as const) {
+      const [a, change] = await pressThen(name, `the answer and the state ${state}`, (out) => {
+        const a = answer(out);
+        const change = stateOf(out, id, state);
+        return a && change ? ([a, change] as const) : undefined;
+      });
+      assert.deepEqual([a.statusCode, a.payload.rolloutId, a.payload.state], [200, id, state], `"${name}" answered ${JSON.stringify(a.payload)}`);
+      assert.equal(change.payload.counts.total, 40);
+    }
+    const cancelled = stateOf(rolloutOutputs(since(), node.id), id, 'cancelled')!.payload.counts;
+    assert.equal(cancelled.pending + cancelled.inProgress, 0, JSON.stringify(cancelled));
+    const left = cancelled.total - cancelled.success;
+    assert.ok(left > 0 && cancelled.success >= 4, JSON.stringify(cancelled));
+
+    // re-run the failures: a new rollout of the devices that did not succeed, canary first again
+    const rerun = await pressThen('re-run the failures', 'the answer', answer);
+    assert.equal(rerun.statusCode, 202, JSON.stringify(rerun.payload));
+    const id2 = rerun.payload.rolloutId;
+    assert.notEqual(id2, id);
+    const waiting2 = await until('the re-run waits for approval after its canary', () => stateOf(rolloutOutputs(since(), node.id), id2, 'waitingApproval'));
+    assert.deepEqual([waiting2.payload.counts.total, waiting2.payload.counts.success], [left, 4]);
+    // its buttons act on the node's last rollout, the re-run: cancel it
+    const [a] = await pressThen('cancel', 'the re-run cancelled', (out) => {
+      const a = answer(out);
+      return a && stateOf(out, id2, 'cancelled') ? [a] : undefined;
+    });
+    assert.deepEqual([a.statusCode, a.payload.rolloutId, a.payload.state], [200, id2, 'cancelled']);
+    assert.deepEqual(errorLines(since()), [], 'rollout.json: [error] lines');
+  });
 
   it('http-api.json: its own API root launches on its own devices while the demo answers on /api/v0002', async () => {
     const platform = byFile.get('http-api.json')!.find((n) => n.type === 'iotdm-platform')!;

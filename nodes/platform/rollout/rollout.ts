@@ -240,19 +240,20 @@ export class Rollout {
 
   // ------------------------------------------------------------------ states
 
-  private setState(state: RolloutState, reason?: string): void {
+  private setState(state: RolloutState, reason?: string, notify = true): void {
     const previous = this.data.state;
     this.data.state = state;
     this.data.reason = reason;
     this.data.updatedDateTime = iso(this.ctx.now());
     if (FINAL_STATES.includes(state)) this.data.completedDateTime = this.data.updatedDateTime;
     this.ctx.changed(this);
-    if (previous !== state) this.ctx.state(this, previous);
+    if (notify && previous !== state) this.ctx.state(this, previous);
   }
 
-  /** Abort or cancel: what is in flight is cancelled, what waits will not run. */
+  /** Abort or cancel: what is in flight is cancelled, what waits will not run. The state is set first (nothing launches), its change told last (final counts). */
   private stop(state: 'aborted' | 'cancelled', reason: string): void {
-    this.setState(state, reason);
+    const previous = this.data.state;
+    this.setState(state, reason, false);
     this.requeueCancelled = false;
     this.waker.clear();
     for (const req of [...this.requests.values()]) this.ctx.engine.cancel(req.id);
@@ -266,13 +267,12 @@ export class Rollout {
         this.finalize(e, 'cancelled');
       }
     });
-    for (const w of d.waves) {
-      if (w.state === 'pending' || w.state === 'running') {
-        w.state = state;
-        w.completedDateTime = d.completedDateTime;
-        this.ctx.wave(this, w);
-      }
+    for (const w of d.waves.filter((w) => w.state === 'pending' || w.state === 'running')) {
+      w.state = state;
+      w.completedDateTime = d.completedDateTime;
+      this.ctx.wave(this, w);
     }
+    if (previous !== state) this.ctx.state(this, previous);
   }
 
   // ------------------------------------------------------------------ the scheduler
