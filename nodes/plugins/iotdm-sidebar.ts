@@ -11,7 +11,7 @@
  *   GET  /iotdm/platforms/:id/requests/:reqId/devices?outcome&offset&limit   iotdm.read
  *   POST /iotdm/platforms/:id/requests                        iotdm.write  (the REST body; 202)
  *   POST /iotdm/platforms/:id/requests/:reqId/cancel          iotdm.write
- *   GET  /iotdm/platforms/:id/rollouts, POST …/rollouts/:rolloutId/:command  (rollout-sidebar.ts)
+ *   GET  /iotdm/platforms/:id/rollouts, POST …/rollouts/:rolloutId/:command|rerun  (rollout-sidebar.ts)
  *   GET  /iotdm/platforms/:id/enrolment                       iotdm.read   (who may connect, no secrets)
  *   POST /iotdm/platforms/:id/enrolment[/remove]              iotdm.write  ([{typeId, deviceId, classId?}]; tokens once)
  *
@@ -288,11 +288,16 @@ export = function (RED: NodeAPI): void {
   app.post(
     '/iotdm/platforms/:id/rollouts/:rolloutId/:command',
     write,
-    route((req) => {
+    route((req, res) => {
       const m = platformOf(req).rollouts;
       const command = String(req.params.command);
-      if (!m || !isRolloutCommand(command)) throw new HttpError(404, 'rollout-not-found', t('errors.rollout-not-found', { id: req.params.rolloutId }));
-      return summaryOf(m.command(String(req.params.rolloutId), command));
+      if (!m || (!isRolloutCommand(command) && command !== 'rerun'))
+        throw new HttpError(404, 'rollout-not-found', t('errors.rollout-not-found', { id: req.params.rolloutId }));
+      if (command !== 'rerun') return summaryOf(m.command(String(req.params.rolloutId), command));
+      // the devices that did not succeed, as a new rollout (as the API's POST …/rerun)
+      const rerun = m.rerun(String(req.params.rolloutId), 'editor');
+      res.status(202);
+      return summaryOf(m.details(rerun.id)!);
     }),
   );
 };

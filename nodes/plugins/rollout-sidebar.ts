@@ -1,11 +1,11 @@
 /**
  * The rollouts in the editor's device-management sidebar, runtime part: their list with a bar per
- * wave, on RED.httpAdmin, the approve / pause / resume / cancel buttons, and their live progress on
+ * wave, on RED.httpAdmin, the approve / pause / resume / cancel / re-run buttons, and their live progress on
  * the editor's comms channel (`iotdm/rollouts/<platformId>`, at most four messages a second per
  * rollout, each the rollout's summary).
  *
  *   GET  /iotdm/platforms/:id/rollouts                   iotdm.read   (newest first, 50)
- *   POST /iotdm/platforms/:id/rollouts/:rolloutId/:command  iotdm.write (approve, pause, resume, cancel)
+ *   POST /iotdm/platforms/:id/rollouts/:rolloutId/:command  iotdm.write (approve, pause, resume, cancel; rerun: 202, the new rollout)
  */
 import type { RolloutDetails, RolloutManager } from '../platform/rollout/rollout-manager';
 import { ROLLOUT_COMMANDS, type RolloutCommand } from '../platform/rollout/rollout-manager';

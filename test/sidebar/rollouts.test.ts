@@ -156,6 +156,10 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     const row = await rolloutRow(page, id);
     assert.equal(await row.locator('.iotdm-rollout-name').textContent(), 'canary then the rest');
     assert.equal(await row.locator('.iotdm-rollout-counts').textContent(), '✓10 ✗0 of 100');
+    assert.equal(
+      await row.locator('.iotdm-rollout-counts').getAttribute('title'),
+      '10 succeeded, 0 failed or timed out, 0 cancelled, 0 in flight, 90 not started, of 100',
+    );
     assert.deepEqual(await waveBars(page, id), [
       { title: 'wave 1 (completed): ✓10 ✗0 of 10', parts: { success: 100 } },
       { title: 'wave 2 (pending): ✓0 ✗0 of 90', parts: {} },
@@ -193,7 +197,7 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     await page.context().close();
   });
 
-  it('in Chromium: pause, resume, and cancel (after its confirmation) by their buttons', async () => {
+  it('in Chromium: pause, resume, cancel and re-run the devices left (these two after their confirmation) by their buttons', async () => {
     // paced at 30 devices a minute: it stays running while the buttons are pressed
     const id = await createRollout(s, {
       name: 'paced reboot',
@@ -222,18 +226,23 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     await page.waitForSelector('#iotdm-confirm-rollout');
     assert.match(
       (await page.textContent('.iotdm-confirm-text')) ?? '',
-      /^Cancel “paced reboot”\? The \d+ devices in flight are cancelled, the \d+ not yet started never start\.$/,
+      // (with nothing in flight at that instant, the text leaves them out)
+      /^Cancel “paced reboot”\? (The \d+ devices in flight are cancelled, the \d+|The \d+ devices) not yet started never start\.$/,
     );
     await page.waitForFunction(() => !(window as unknown as { $: (s: string) => { length: number } }).$(':animated').length);
     await screenshot(page, 'sidebar-rollout-cancel-confirm');
     await page.click('#iotdm-confirm-rollout');
     await page.waitForSelector('#iotdm-confirm-rollout', { state: 'detached' });
     await stateShown(page, id, 'cancelled');
-    assert.deepEqual(await buttonsOf(page, id), []);
+    assert.deepEqual(await buttonsOf(page, id), ['Re-run']);
     const d = (await call(s.base, 'GET', `/api/v0002/mgmt/rollouts/${id}`, { auth: basic(API.key, API.token) })).json;
     assert.equal(d.state, 'cancelled');
     assert.equal(d.counts.pending + d.counts.inProgress, 0);
     assert.ok(d.counts.cancelled > 0, 'no device cancelled');
+    await page.waitForFunction(([id, text]) => document.querySelector(`.iotdm-rollout[data-id="${id}"] .iotdm-rollout-counts`)?.textContent === text, [
+      id,
+      `✓${d.counts.success} ✗0 ⊘${d.counts.cancelled} of 100`,
+    ] as const);
     // the bars show the cancelled devices (grey) of each wave
     const bars = await waveBars(page, id);
     assert.equal(bars.length, 2);
@@ -243,10 +252,35 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     );
     await row.scrollIntoViewIfNeeded();
     await screenshot(page, 'sidebar-rollout-cancelled');
+
+    // re-run the devices that did not succeed: it asks, naming them, then a new rollout heads the list
+    const left = d.counts.total - d.counts.success;
+    await row.locator('button.iotdm-rollout-rerun').click();
+    await page.waitForSelector('#iotdm-confirm-rollout');
+    assert.equal(
+      await page.textContent('.iotdm-confirm-text'),
+      `Re-run “paced reboot” on the ${left} devices that did not succeed? A new rollout, with the same waves, gates and pace.`,
+    );
+    await page.click('#iotdm-confirm-rollout');
+    await page.waitForSelector('#iotdm-confirm-rollout', { state: 'detached' });
+    const first = page.locator('.iotdm-rollouts .iotdm-rollout').first();
+    await page.waitForFunction((id) => {
+      const first = document.querySelector('.iotdm-rollouts .iotdm-rollout');
+      return !!first && first.getAttribute('data-id') !== id;
+    }, id);
+    const id2 = (await first.getAttribute('data-id'))!;
+    assert.equal(await first.locator('.iotdm-rollout-name').textContent(), 'paced reboot');
+    assert.equal(await first.locator('.iotdm-rollout-rerun-of').textContent(), 're-run');
+    assert.match((await first.locator('.iotdm-rollout-counts').textContent()) ?? '', new RegExp(` of ${left}$`));
+    const d2 = (await call(s.base, 'GET', `/api/v0002/mgmt/rollouts/${id2}`, { auth: basic(API.key, API.token) })).json;
+    assert.deepEqual([d2.rerunOf, d2.origin, d2.counts.total], [id, 'editor', left]);
+    await first.scrollIntoViewIfNeeded();
+    await screenshot(page, 'sidebar-rollout-rerun');
     await page.context().close();
+    assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id2}/cancel`, { auth: s.admin, body: {} })).status, 200);
   });
 
-  it('in Chromium: a reader sees the buttons of a waiting rollout, disabled (fr)', async () => {
+  it('in Chromium: a reader sees the buttons of a waiting rollout, disabled (fr), and may not re-run it', async () => {
     const id = await createRollout(s, {
       name: 'lecture seule',
       action: 'device/reboot',
@@ -263,5 +297,8 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     await screenshot(page, 'sidebar-rollout-read-only-fr');
     await page.context().close();
     assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id}/cancel`, { auth: s.admin, body: {} })).status, 200);
+    // nor may a reader re-run it (Node-RED's answer to a missing permission)
+    assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id}/rerun`, { auth: s.viewer, body: {} })).status, 401);
+    assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id}/rerun`, { auth: s.admin, body: {} })).status, 202);
   });
 });
