@@ -19,7 +19,7 @@ import { BROKER_NAMES, startBroker, type BrokerName } from './brokers';
 import { runFloor } from './floor';
 import { median, ProcessMonitor } from './measure';
 import { runOurs, type OursResult } from './ours';
-import { ACTION_SCENARIOS, BENCH_TYPE, fleet, SCENARIO_NAMES, SCENARIOS, type ScenarioName } from './scenarios';
+import { ACTION_SCENARIOS, BENCH_TYPE, fleet, SCENARIO_NAMES, SCENARIOS, type Scenario, type ScenarioName } from './scenarios';
 import type { Faults } from './faults';
 import { Simulator } from './sim-handle';
 import { benchManageStorm } from './manage-storm';
@@ -164,7 +164,15 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
   try {
     sim = await Simulator.start(b.url, args.devices, args.simClients, BENCH_TYPE, args.faults);
     log(`${broker}: ${b.url}, simulator pid ${sim.pid}: ${sim.clients} gateway-style mqtt.js clients for ${args.devices} devices`);
-    const monitor = new ProcessMonitor(args.profile ? new RunProfiler(args.profile) : undefined);
+    const profiler = args.profile ? new RunProfiler(args.profile) : undefined;
+    const monitor = new ProcessMonitor(profiler);
+    // with --profile, the unbounded floor's run is profiled too (what the platform adds is the difference)
+    const floorUnbounded = async (s: Scenario, label: string) => {
+      profiler?.start();
+      const f = await runFloor(b.url, devices, s, Infinity, RUN_TIMEOUT_MS);
+      await profiler?.stop(`floor-${label}`);
+      return f;
+    };
     const options = { maxInFlight: args.window };
     for (const name of args.scenarios) {
       const s = SCENARIOS[name];
@@ -173,8 +181,8 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
       const ours: OursResult[] = [];
       for (let r = 0; r <= args.runs; r++) {
         const fb = await runFloor(b.url, devices, s, args.window, RUN_TIMEOUT_MS);
-        const fu = await runFloor(b.url, devices, s, Infinity, RUN_TIMEOUT_MS);
         monitor.label = `${name}-${broker}-${r === 0 ? 'warm-up' : `run${r}`}`;
+        const fu = await floorUnbounded(s, monitor.label);
         const o = await runOurs(b.url, devices, s, sim, monitor, options, RUN_TIMEOUT_MS, !!args.faults);
         await monitor.profileWritten;
         const stats = await sim.request({ type: 'stats' }, 'stats', 10_000);

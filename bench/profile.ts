@@ -1,6 +1,7 @@
 /**
  * `--profile DIR`: a V8 CPU profile of each timed platform run ("ours"), written as
- * DIR/<scenario>-<broker>-<run>.cpuprofile (open it in Chrome's DevTools, Performance tab). The
+ * DIR/<scenario>-<broker>-<run>.cpuprofile (open it in Chrome's DevTools, Performance tab), and
+ * a sampling profile of what it allocates beside it (.heapprofile, DevTools' Memory tab). The
  * profiler runs in this process through node:inspector, so it covers the platform (and, with the
  * embedded broker, aedes) but not the floor or the simulator.
  */
@@ -20,6 +21,8 @@ export class RunProfiler {
     this.session.post('Profiler.enable');
     this.session.post('Profiler.setSamplingInterval', { interval: 200 });
     this.session.post('Profiler.start');
+    // what is allocated, garbage included (what the collector's time is spent on)
+    this.session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
   }
 
   /** Stop and write the profile (nothing without a folder). */
@@ -28,13 +31,17 @@ export class RunProfiler {
     if (!session || !this.dir) return Promise.resolve();
     this.session = undefined;
     const dir = this.dir;
+    const file = path.join(dir, name.replace(/[^\w.-]+/g, '_'));
+    fs.mkdirSync(dir, { recursive: true });
     return new Promise((resolve, reject) =>
-      session.post('Profiler.stop', (err, r) => {
-        session.disconnect();
-        if (err) return reject(err);
-        fs.mkdirSync(dir, { recursive: true });
-        fs.writeFileSync(path.join(dir, `${name.replace(/[^\w.-]+/g, '_')}.cpuprofile`), JSON.stringify(r.profile));
-        resolve();
+      session.post('HeapProfiler.stopSampling', (heapErr, heap) => {
+        if (!heapErr) fs.writeFileSync(`${file}.heapprofile`, JSON.stringify(heap.profile));
+        session.post('Profiler.stop', (err, r) => {
+          session.disconnect();
+          if (err) return reject(err);
+          fs.writeFileSync(`${file}.cpuprofile`, JSON.stringify(r.profile));
+          resolve();
+        });
       }),
     );
   }

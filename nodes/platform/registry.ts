@@ -71,6 +71,19 @@ export class Registry extends EventEmitter<RegistryEvents> {
     super();
   }
 
+  /** the last timestamp formatted, and for which ms: a burst of messages shares one string */
+  private isoMs = NaN;
+  private iso = '';
+  private nowIso(): string {
+    const d = this.now();
+    const ms = d.getTime();
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.iso = d.toISOString();
+    }
+    return this.iso;
+  }
+
   get size(): number {
     return this.devices.size;
   }
@@ -100,7 +113,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private touch(rec: DeviceRecord): void {
-    rec.lastActivityDateTime = this.now().toISOString();
+    rec.lastActivityDateTime = this.nowIso();
   }
 
   private changed(rec: DeviceRecord | undefined, key: string): void {
@@ -127,7 +140,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   manage(ref: DeviceRef, d: ManageRequest['d'] = {}): DeviceRecord {
     const key = deviceKey(ref);
-    const nowIso = this.now().toISOString();
+    const nowIso = this.nowIso();
     let rec = this.devices.get(key);
     if (!rec) {
       rec = {
@@ -181,7 +194,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   setLocation(ref: DeviceRef, loc: Location): DeviceRecord | undefined {
     return this.update(ref, (rec) => {
       // each update is a complete set: optional values omitted now are deleted (§3.3)
-      const nowIso = this.now().toISOString();
+      const nowIso = this.nowIso();
       rec.location = { ...loc, measuredDateTime: loc.measuredDateTime || nowIso, updatedDateTime: nowIso };
     });
   }
@@ -203,7 +216,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.update(ref, (rec) => {
       const stored: StoredLogEntry = {
         message: entry.message,
-        timestamp: entry.timestamp || this.now().toISOString(),
+        timestamp: entry.timestamp || this.nowIso(),
         severity: entry.severity ?? 0,
       };
       if (entry.data) stored.logData = entry.data; // `data` on the wire, `logData` in the model (§3.5)
@@ -227,7 +240,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   mergeFirmware(ref: DeviceRef, value: Partial<FirmwareAttributes>): Partial<FirmwareAttributes> | undefined {
     return this.update(ref, (rec) => {
-      rec.mgmt.firmware = { ...rec.mgmt.firmware, ...value, updatedDateTime: this.now().toISOString() };
+      rec.mgmt.firmware = { ...rec.mgmt.firmware, ...value, updatedDateTime: this.nowIso() };
     })?.mgmt.firmware;
   }
 
@@ -252,7 +265,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Any message from the device counts as activity. */
   seen(ref: DeviceRef): void {
     const rec = this.get(ref);
-    if (rec) rec.lastActivityDateTime = this.now().toISOString();
+    if (rec) rec.lastActivityDateTime = this.nowIso();
   }
 
   remove(ref: DeviceRef): boolean {

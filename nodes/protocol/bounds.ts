@@ -95,39 +95,53 @@ export function checkBounds(value: unknown, bounds: Partial<Bounds> = {}): void 
   if (!within(value, b)) firstBreak(value, b);
 }
 
+/** the stacks of `within`, reused: it runs for every inbound message and never re-enters itself */
+const pending: object[] = [];
+const depths: number[] = [];
+
+/** A string within its bound; an object or array is pushed to be walked at `depth + 1`. */
+function leafWithin(item: unknown, depth: number, b: Bounds): boolean {
+  if (typeof item === 'string') return item.length <= b.stringLength;
+  if (item !== null && typeof item === 'object') {
+    pending.push(item);
+    depths.push(depth + 1);
+  }
+  return true;
+}
+
 /** True when `value` breaks none of the bounds (the conditions of firstBreak, without its paths). */
 function within(value: unknown, b: Bounds): boolean {
   if (value === null || typeof value !== 'object') return typeof value !== 'string' || value.length <= b.stringLength;
-  const stack: object[] = [value];
-  const depths: number[] = [0];
+  const ok = walkWithin(value, b);
+  // nothing of this message stays reachable from the reused stacks
+  pending.length = 0;
+  depths.length = 0;
+  return ok;
+}
+
+function walkWithin(value: object, b: Bounds): boolean {
+  pending.push(value);
+  depths.push(0);
   let values = 1;
-  while (stack.length > 0) {
-    const v = stack.pop()!;
+  while (pending.length > 0) {
+    const v = pending.pop() as Record<string, unknown>;
     const depth = depths.pop()!;
     if (depth >= b.depth) return false;
-    let items: unknown[];
     if (Array.isArray(v)) {
       if (v.length > b.itemsPerArray) return false;
-      items = v;
+      values += v.length;
+      for (let i = 0; i < v.length; i++) if (!leafWithin(v[i] as unknown, depth, b)) return false;
     } else {
-      const keys = Object.keys(v);
-      if (keys.length > b.keysPerObject) return false;
-      items = [];
-      for (const k of keys) {
-        if (k.length > b.keyLength) return false;
-        items.push((v as Record<string, unknown>)[k]);
+      let n = 0;
+      // for...in allocates no list of keys; JSON.parse makes plain objects with own keys only
+      for (const k in v) {
+        if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+        if (++n > b.keysPerObject || k.length > b.keyLength) return false;
+        if (!leafWithin(v[k], depth, b)) return false;
       }
+      values += n;
     }
-    values += items.length;
     if (values > b.valuesPerMessage) return false;
-    for (const item of items) {
-      if (typeof item === 'string') {
-        if (item.length > b.stringLength) return false;
-      } else if (item !== null && typeof item === 'object') {
-        stack.push(item);
-        depths.push(depth + 1);
-      }
-    }
   }
   return true;
 }

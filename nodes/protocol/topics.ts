@@ -105,13 +105,16 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
   let rest = topic.slice(slash + 1);
   let device: DeviceRef | undefined;
   if (rest.startsWith('type/')) {
-    const parts = rest.split('/');
-    // type / T / id / D / path...
-    if (parts.length < 5 || parts[2] !== 'id') return undefined;
-    const [, typeId, , deviceId] = parts;
+    // type / T / id / D / path... (read in place: every inbound message comes through here)
+    const typeEnd = rest.indexOf('/', 5);
+    if (typeEnd < 0 || !rest.startsWith('id/', typeEnd + 1)) return undefined;
+    const idEnd = rest.indexOf('/', typeEnd + 4);
+    if (idEnd < 0) return undefined;
+    const typeId = rest.slice(5, typeEnd);
+    const deviceId = rest.slice(typeEnd + 4, idEnd);
     if (!isValidId(typeId) || !isValidId(deviceId)) return undefined;
     device = { typeId, deviceId };
-    rest = parts.slice(4).join('/');
+    rest = rest.slice(idEnd + 1);
   }
   const parsed: ParsedTopic = { root, device, path: rest };
   if (root === DEVICE_ROOT) {
