@@ -210,6 +210,9 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     const row = await rolloutRow(page, id);
     await stateShown(page, id, 'running');
     assert.deepEqual(await buttonsOf(page, id), ['Pause', 'Cancel']);
+    // the requests it launches say whose they are
+    await page.waitForSelector(`.iotdm-request .iotdm-request-rollout[title="${id}"]`);
+    assert.equal(await page.locator(`.iotdm-request .iotdm-request-rollout[title="${id}"]`).first().textContent(), 'of rollout “paced reboot”');
 
     await row.locator('button.iotdm-rollout-pause').click();
     await stateShown(page, id, 'paused');
