@@ -283,6 +283,36 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id2}/cancel`, { auth: s.admin, body: {} })).status, 200);
   });
 
+  it('in Chromium: a rollout that aborts at its threshold shows it: aborted, its failures in red, the rule in the tooltip, Re-run', async () => {
+    // four devices the registry has never seen fail at once (404), beside four sims
+    const devices = [1, 2, 3, 4].flatMap((i) => [
+      { typeId: 'ghost', deviceId: `ghost-${i}` },
+      { typeId: 'sim', deviceId: `sim-00${i}` },
+    ]);
+    const id = await createRollout(s, {
+      name: 'with ghosts',
+      action: 'device/reboot',
+      devices,
+      waves: { size: 4 },
+      abort: [{ type: 'failure', percent: 25, minExecuted: 2 }],
+    });
+    const page = await openAs(browser, s.base, 'admin');
+    const row = await rolloutRow(page, id);
+    await stateShown(page, id, 'aborted');
+    const d = (await call(s.base, 'GET', `/api/v0002/mgmt/rollouts/${id}`, { auth: basic(API.key, API.token) })).json;
+    assert.equal(d.state, 'aborted');
+    assert.ok(d.counts.failure > 0, JSON.stringify(d.counts));
+    assert.match((await row.locator('.iotdm-rollout-state').getAttribute('title')) ?? '', /^abort rule failure ≥ 25%: \d+ of \d+ executed devices$/);
+    // red, as a state of the rollout and as the failed part of the first wave's bar
+    assert.equal(await row.locator('.iotdm-rollout-state').evaluate((e) => getComputedStyle(e).color), 'rgb(204, 51, 51)');
+    const bars = await waveBars(page, id);
+    assert.ok((bars[0].parts.failure ?? 0) > 0, JSON.stringify(bars));
+    assert.deepEqual(await buttonsOf(page, id), ['Re-run']);
+    await row.scrollIntoViewIfNeeded();
+    await screenshot(page, 'sidebar-rollout-aborted');
+    await page.context().close();
+  });
+
   it('in Chromium: a reader sees the buttons of a waiting rollout, disabled (fr), and may not re-run it', async () => {
     const id = await createRollout(s, {
       name: 'lecture seule',
