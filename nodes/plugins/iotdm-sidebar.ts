@@ -12,6 +12,7 @@
  *   POST /iotdm/platforms/:id/requests                        iotdm.write  (the REST body; 202)
  *   POST /iotdm/platforms/:id/requests/:reqId/cancel          iotdm.write
  *   GET  /iotdm/platforms/:id/rollouts, POST …/rollouts/:rolloutId/:command|rerun  (rollout-sidebar.ts)
+ *   GET  /iotdm/platforms/:id/rollouts/:rolloutId/devices?state&setAside&offset&limit   iotdm.read
  *   GET  /iotdm/platforms/:id/enrolment                       iotdm.read   (who may connect, no secrets)
  *   POST /iotdm/platforms/:id/enrolment[/remove]              iotdm.write  ([{typeId, deviceId, classId?}]; tokens once)
  *
@@ -28,6 +29,7 @@ import { offsetPage, MAX_PAGE } from '../platform/paging';
 import { RequestProgress, type ProgressMessage } from './request-progress';
 import { isRolloutCommand, publishRollouts, summaryOf } from './rollout-sidebar';
 import { RolloutError } from '../platform/rollout/rollout-manager';
+import { DEVICE_STATES, type DeviceState } from '../platform/rollout/state';
 import type { Platform } from '../platform/platform';
 import type { PlatformNode } from '../shared/platform-node';
 import type { RequestDetails } from '../platform/management-request';
@@ -282,6 +284,24 @@ export = function (RED: NodeAPI): void {
     route((req) => {
       const m = platformOf(req).rollouts;
       return { rollouts: m ? m.list({ _limit: 50 }).results.map(summaryOf) : [] };
+    }),
+  );
+
+  app.get(
+    '/iotdm/platforms/:id/rollouts/:rolloutId/devices',
+    read,
+    route((req) => {
+      const m = platformOf(req).rollouts;
+      if (!m) throw new HttpError(404, 'rollout-not-found', t('errors.rollout-not-found', { id: req.params.rolloutId }));
+      const state = strQuery(req, 'state');
+      if (state !== undefined && !(DEVICE_STATES as readonly string[]).includes(state))
+        throw new HttpError(400, 'invalid-state', t('errors.invalid-state', { states: DEVICE_STATES.join(', ') }));
+      const { rows, ...page } = m.devicePage(String(req.params.rolloutId), {
+        ...pageQuery(req),
+        state: state as DeviceState,
+        setAside: req.query.setAside === 'true',
+      });
+      return { ...page, devices: rows };
     }),
   );
 

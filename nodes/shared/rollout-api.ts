@@ -11,12 +11,11 @@
 import { HttpError } from './http-error';
 import type { ExtraRoute, ExtraRoutes, RouteContext } from './api-routes';
 import { ROLLOUT_COMMANDS, RolloutError, type RolloutCommand, type RolloutManager } from '../platform/rollout/rollout-manager';
-import type { DeviceState } from '../platform/rollout/state';
+import { DEVICE_STATES, type DeviceState } from '../platform/rollout/state';
 
 export type RolloutApiKey = 'rollout-not-found' | 'rollouts-unavailable' | 'invalid-state-filter';
 export type RolloutTranslate = (key: RolloutApiKey, vars?: Record<string, string | number>) => string;
 
-const DEVICE_STATES: readonly DeviceState[] = ['pending', 'inProgress', 'success', 'failure', 'timedOut', 'cancelled'];
 const ERROR_IDS: Record<RolloutError['statusCode'], string> = { 400: 'invalid-rollout', 404: 'not-found', 409: 'rollout-conflict' };
 
 export function rolloutRoutes(

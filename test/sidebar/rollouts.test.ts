@@ -310,7 +310,32 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
     assert.deepEqual(await buttonsOf(page, id), ['Re-run']);
     await row.scrollIntoViewIfNeeded();
     await screenshot(page, 'sidebar-rollout-aborted');
+
+    // its devices: a click on the row lists them, the filter keeps the failures (the never-seen ones, with the reason)
+    await row.locator('.iotdm-rollout-name').click();
+    await page.waitForFunction((id) => document.querySelectorAll(`.iotdm-rollout[data-id="${id}"] .iotdm-rollout-devices tbody tr`).length === 8, id);
+    assert.equal(await row.locator('.iotdm-rollout-devices .iotdm-range').textContent(), '1–8 of 8');
+    await row.locator('select.iotdm-rollout-filter').selectOption('failure');
+    await page.waitForFunction(
+      ([id, n]) => document.querySelector(`.iotdm-rollout[data-id="${id}"] .iotdm-rollout-devices .iotdm-range`)?.textContent === `1–${n} of ${n}`,
+      [id, d.counts.failure] as const,
+    );
+    const failed = await row.locator('.iotdm-rollout-devices tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    assert.equal(failed.length, d.counts.failure);
+    for (const [device, , state, attempts, , reason] of failed) {
+      assert.match(device ?? '', /^ghost:ghost-\d$/);
+      assert.deepEqual([state, attempts], ['failure', '1']);
+      assert.ok(reason, `${device}: no reason`);
+    }
+    await row.scrollIntoViewIfNeeded();
+    await screenshot(page, 'sidebar-rollout-devices');
     await page.context().close();
+    // the route behind it: a reader may read it, a state it does not know is refused
+    const rows = await call(s.base, 'GET', `${P}/rollouts/${id}/devices?state=cancelled&limit=2`, { auth: s.viewer });
+    assert.equal(rows.status, 200, rows.text);
+    assert.deepEqual([rows.json.total, rows.json.devices.length], [d.counts.cancelled, Math.min(2, d.counts.cancelled)]);
+    assert.equal((await call(s.base, 'GET', `${P}/rollouts/${id}/devices?state=exploded`, { auth: s.viewer })).status, 400);
+    assert.equal((await call(s.base, 'GET', `${P}/rollouts/nope/devices`, { auth: s.viewer })).status, 404);
   });
 
   it('in Chromium: a reader sees the buttons of a waiting rollout, disabled (fr), and may not re-run it', async () => {

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { ValidationError } from '../../protocol/validate';
 import { MAX_DEVICES } from '../../protocol/messages';
-import { bookmarkPage } from '../paging';
+import { bookmarkPage, offsetPage, type OffsetPage } from '../paging';
 import type { RequestManager } from '../request-manager';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
 import type { DeviceRecord, Registry } from '../registry';
@@ -304,10 +304,18 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
 
   /** The devices of a rollout with their attempts, optionally of one state or set aside. */
   devices(id: string, opts: { _bookmark?: string; _limit?: number; state?: DeviceState; setAside?: boolean } = {}): RolloutPage<DeviceRow> {
-    const r = this.need(id);
-    let all: readonly DeviceEntry[] = r.data.devices;
-    if (opts.state || opts.setAside) all = all.filter((e) => (!opts.state || e.state === opts.state) && (!opts.setAside || e.setAside));
-    return pageOf(all, opts, 100, row);
+    return pageOf(this.deviceEntries(id, opts), opts, 100, row);
+  }
+
+  /** The same rows as the editor pages them: by offset, with the total (paging.ts). */
+  devicePage(id: string, opts: { offset?: number; limit?: number; state?: DeviceState; setAside?: boolean } = {}): OffsetPage<DeviceRow> {
+    const page = offsetPage(this.deviceEntries(id, opts), opts.offset, opts.limit);
+    return { ...page, rows: page.rows.map(row) };
+  }
+
+  private deviceEntries(id: string, opts: { state?: DeviceState; setAside?: boolean }): readonly DeviceEntry[] {
+    const all = this.need(id).data.devices;
+    return opts.state || opts.setAside ? all.filter((e) => (!opts.state || e.state === opts.state) && (!opts.setAside || e.setAside)) : all;
   }
 
   /** pause, resume, approve or cancel; 404 unknown rollout, 409 not in a state that allows it. */

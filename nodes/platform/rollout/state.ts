@@ -11,7 +11,8 @@ export type RolloutState = (typeof ROLLOUT_STATES)[number];
 export const FINAL_STATES: readonly RolloutState[] = ['completed', 'aborted', 'cancelled'];
 
 /** A device of a rollout: waiting (pending), in a management request or verifying (inProgress), or final. */
-export type DeviceState = 'pending' | 'inProgress' | 'success' | 'failure' | 'timedOut' | 'cancelled';
+export const DEVICE_STATES = ['pending', 'inProgress', 'success', 'failure', 'timedOut', 'cancelled'] as const;
+export type DeviceState = (typeof DEVICE_STATES)[number];
 export type FinalOutcome = 'success' | 'failure' | 'timedOut' | 'cancelled';
 
 export interface Counts {
