@@ -70,10 +70,10 @@ function probe(flow: FlowNode[]): void {
   }
 }
 
-/** Wire probes behind outputs 2 (wave), 3 (state change) and 4 (answer) of every rollout node: they log what comes out. */
+/** Wire probes behind the outputs of every rollout node (1 device result, 2 wave, 3 state change, 4 answer): they log what comes out. */
 function probeRollouts(flow: FlowNode[]): void {
   for (const n of flow.filter((x) => x.type === 'iotdm-rollout')) {
-    for (const output of [2, 3, 4]) {
+    for (const output of [1, 2, 3, 4]) {
       const id = `probe${output}${n.id}`.slice(0, 32);
       flow.push({
         id,
@@ -91,7 +91,7 @@ function probeRollouts(flow: FlowNode[]): void {
 
 interface RolloutOut {
   node: string;
-  output: 2 | 3 | 4;
+  output: 1 | 2 | 3 | 4;
   statusCode?: number;
   payload: {
     rolloutId: string;
@@ -100,6 +100,10 @@ interface RolloutOut {
     index?: number;
     size?: number;
     gate?: string;
+    deviceId?: string;
+    attempt?: number;
+    outcome?: string;
+    final?: boolean;
     message?: string;
     counts: Record<'total' | 'pending' | 'inProgress' | 'success' | 'failure' | 'timedOut' | 'cancelled', number>;
   };
@@ -280,6 +284,13 @@ describe('examples: all of them in one Node-RED beside the demo, each does what 
         ['completed', 'waitingApproval', 4, 4],
       ],
     );
+    // and each of its 4 devices on output 1: its first attempt, a final success
+    const canaryDevices = rolloutOutputs(since(), node.id).filter((o) => o.output === 1 && o.payload.rolloutId === id);
+    assert.deepEqual(
+      canaryDevices.map((o) => [o.payload.attempt, o.payload.outcome, o.payload.final]),
+      Array(4).fill([1, 'success', true]),
+    );
+    assert.equal(new Set(canaryDevices.map((o) => o.payload.deviceId)).size, 4);
 
     // each command: its answer (200, the rollout's new state) and the state change on output 3
     for (const [name, state] of [
