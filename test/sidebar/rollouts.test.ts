@@ -348,10 +348,31 @@ describe('sidebar: rollouts on a real Node-RED with adminAuth', function () {
       ],
       waves: [{ size: 1, gate: { approval: true } }],
     });
-    const page = await openAs(browser, s.base, 'viewer', 'fr');
-    await rolloutRow(page, id);
+    // at the sidebar's default width, with the longer French texts
+    const page = await openAs(browser, s.base, 'viewer', 'fr', { defaultWidth: true });
+    const row = await rolloutRow(page, id);
     await stateShown(page, id, 'attend une approbation');
     assert.deepEqual(await buttonsOf(page, id), ['Approuver (disabled)', 'Annuler (disabled)']);
+    await row.locator('.iotdm-rollout-name').click();
+    await page.waitForFunction((id) => document.querySelectorAll(`.iotdm-rollout[data-id="${id}"] .iotdm-rollout-devices tbody tr`).length === 2, id);
+    await row.scrollIntoViewIfNeeded();
+    // nothing sticks out of the section: the row's head wraps, only the device table may scroll in its own box
+    const fit = await page.evaluate(() => {
+      const list = document.querySelector('.iotdm-sidebar .iotdm-rollouts')!;
+      const tab = document.querySelector('.iotdm-sidebar')!;
+      return { list: [list.scrollWidth, list.clientWidth], tab: [tab.scrollWidth, tab.clientWidth] };
+    });
+    assert.ok(fit.list[0] <= fit.list[1] && fit.tab[0] <= fit.tab[1], JSON.stringify(fit));
+    // a request's action stays on one line beside the name of its rollout (which is cut short instead)
+    await page.waitForSelector('.iotdm-request .iotdm-request-rollout:not(:empty)');
+    const lines = await page.$$eval('.iotdm-request .iotdm-request-action', (es) =>
+      es.map((e) => {
+        const r = document.createRange();
+        r.selectNodeContents(e);
+        return new Set([...r.getClientRects()].map((b) => Math.round(b.top))).size;
+      }),
+    );
+    assert.ok(lines.length > 0 && lines.every((n) => n === 1), `request actions on ${JSON.stringify(lines)} lines`);
     await screenshot(page, 'sidebar-rollout-read-only-fr');
     await page.context().close();
     assert.equal((await call(s.base, 'POST', `${P}/rollouts/${id}/cancel`, { auth: s.admin, body: {} })).status, 200);
