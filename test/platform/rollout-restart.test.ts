@@ -57,17 +57,21 @@ describe('rollout node across a Node-RED restart', function () {
     return { status: r.status, body: (await r.json()) as Record<string, any> };
   };
 
-  it('resumes a paced rollout where it was after the restart', async () => {
+  /** Node-RED with the rollout flow and 60 managed devices, and a rollout of them in waves of 20 at `perMinute` */
+  async function startRollout(perMinute: number) {
     const mqttPort = await freePort();
     const flows = flowsOn(mqttPort);
     nr = await startNodeRed({ flows });
     fleet = new Fleet({ url: `mqtt://127.0.0.1:${mqttPort}`, devices: devices(60, 'kept', 'k'), remanageOnReconnect: true });
     await fleet.start();
     await fleet.manageAll();
-
-    const created = await post({ action: 'device/reboot', select: { typeId: 'kept' }, waves: { size: 20 }, rate: { perMinute: 1200 } });
+    const created = await post({ action: 'device/reboot', select: { typeId: 'kept' }, waves: { size: 20 }, rate: { perMinute } });
     assert.equal(created.status, 202, JSON.stringify(created.body));
-    const rolloutId = created.body.rolloutId as string;
+    return { flows, fleet, rolloutId: created.body.rolloutId as string };
+  }
+
+  it('resumes a paced rollout where it was after the restart', async () => {
+    const { flows, fleet, rolloutId } = await startRollout(1200);
     const get = async () => (await post({ command: 'get', rolloutId })).body;
     let before = await get();
     while (before.counts.success < 25) {
@@ -75,10 +79,10 @@ describe('rollout node across a Node-RED restart', function () {
       before = await get();
     }
     assert.equal(before.state, 'running');
-    await nr.stop();
+    await nr!.stop();
     const launchedBefore = fleet.actions.length;
 
-    nr = await startNodeRed({ flows, userDir: nr.userDir });
+    nr = await startNodeRed({ flows, userDir: nr!.userDir });
     // the node answers once its platform has restored what it kept
     const resumed = await get();
     assert.ok(resumed.counts.success >= 25, `successes kept: ${JSON.stringify(resumed.counts)}`);
@@ -109,34 +113,26 @@ describe('rollout node across a Node-RED restart', function () {
   });
 
   it('resumes a rollout from its header and chunks after Node-RED is killed (-9) mid-rollout', async () => {
-    const mqttPort = await freePort();
-    const flows = flowsOn(mqttPort);
-    nr = await startNodeRed({ flows });
-    fleet = new Fleet({ url: `mqtt://127.0.0.1:${mqttPort}`, devices: devices(60, 'kept', 'k'), remanageOnReconnect: true });
-    await fleet.start();
-    await fleet.manageAll();
-    const created = await post({ action: 'device/reboot', select: { typeId: 'kept' }, waves: { size: 20 }, rate: { perMinute: 600 } });
-    assert.equal(created.status, 202, JSON.stringify(created.body));
-    const rolloutId = created.body.rolloutId as string;
+    const { flows, fleet, rolloutId } = await startRollout(600);
     // killed once the journal holds 20 successes (the rollout goes on meanwhile: what it did after
     // its last save is lost, the bound the README states)
-    let kept = keptHeader(nr.userDir, rolloutId);
+    let kept = keptHeader(nr!.userDir, rolloutId);
     while (!(kept?.counts.success >= 20)) {
       await sleep(50);
-      kept = keptHeader(nr.userDir, rolloutId);
+      kept = keptHeader(nr!.userDir, rolloutId);
     }
-    await nr.kill();
-    kept = keptHeader(nr.userDir, rolloutId);
+    await nr!.kill();
+    kept = keptHeader(nr!.userDir, rolloutId);
     assert.equal(kept.state, 'running');
     assert.equal(kept.deviceChunks, 1);
-    const chunk = journalOf(nr.userDir)
+    const chunk = journalOf(nr!.userDir)
       .filter((l) => l.c === `rollout:${rolloutId}` && l.k === '0')
       .pop()?.v as { deviceId: string; state: string }[];
     const succeeded = chunk.filter((e) => e.state === 'success').map((e) => e.deviceId);
     assert.ok(succeeded.length >= 20);
     const launchedBefore = fleet.actions.length;
 
-    nr = await startNodeRed({ flows, userDir: nr.userDir });
+    nr = await startNodeRed({ flows, userDir: nr!.userDir });
     const get = async () => (await post({ command: 'get', rolloutId })).body;
     let after = await get();
     assert.ok(after.counts.success >= succeeded.length, `successes kept: ${JSON.stringify(after.counts)}`);
