@@ -190,7 +190,7 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
         log(
           `  ${name} ${r === 0 ? 'warm-up' : `run ${r}`}: floor ${round(fb.ms)} ms (window ${args.window}, cpu ${round(fb.cpuMs)}) / ` +
             `${round(fu.ms)} ms (unbounded, cpu ${round(fu.cpuMs)}), ours ${round(o.ms)} ms (cpu ${round(o.cpuMs)}), ` +
-            `event loop p99 ${round(o.eventLoopP99Ms, 1)} ms, rss ${round(o.peakRssMb)} MB`,
+            `event loop p99 ${round(o.eventLoopP99Ms, 1)} ms, rss ${round(o.peakRssMb)} MB; simulator received ${stats.received}, sent ${stats.sent}`,
         );
         if (r === 0) continue;
         bounded.push(fb.ms);

@@ -49,6 +49,15 @@ export interface ConnectionOptions {
 /** The default message limit: the embedded broker's cap on DM payloads (scoping.ts MAX_DM_PAYLOAD). */
 export const DEFAULT_MAX_PAYLOAD = 131072;
 
+/**
+ * Inbound messages handled in a row before the event loop gets a turn. mqtt.js handles all that a
+ * socket read brought, and the reads queued behind it, in one go: a burst from the broker (thousands
+ * of answers or manages at once) held the loop for hundreds of milliseconds (the bench's manage
+ * storm, a 50,000-device rollout with a wider window). Past this many the next message waits for
+ * the next turn; mqtt.js stops reading meanwhile, so the rest waits in the socket and the broker.
+ */
+export const INBOUND_PER_TURN = 200;
+
 /** A publish refused before it reached the broker, with a reason a log line and an exchange can name. */
 export class PublishRefused extends Error {
   constructor(
@@ -85,6 +94,8 @@ export class Connection extends EventEmitter {
   private offlineSince?: number;
   readonly maxPayloadBytes: number;
   private connectedAt = 0;
+  /** inbound messages since the loop last had a turn (see INBOUND_PER_TURN) */
+  private inboundInRow = 0;
   /** closes in a row that came soon after their connect */
   private quickCloses = 0;
   /** the device of a `d:` client id: the embedded broker delivers its DM topics bare */
@@ -125,6 +136,11 @@ export class Connection extends EventEmitter {
     this.maxPayloadBytes = options.maxPayloadBytes && options.maxPayloadBytes > 0 ? options.maxPayloadBytes : DEFAULT_MAX_PAYLOAD;
     this.scope = scopeOfClientId(opts.clientId);
     this.client = mqtt.connect(options.url, opts);
+    this.client.handleMessage = (_packet, done) => {
+      if (++this.inboundInRow < INBOUND_PER_TURN) return done();
+      this.inboundInRow = 0;
+      setImmediate(done);
+    };
     // the CONNACK, not 'connect': mqtt.js replays its outgoing store before it emits 'connect', so a
     // broker that closes on a replayed message is never seen as connected
     this.client.on('packetreceive', (packet) => {
