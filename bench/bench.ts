@@ -169,9 +169,7 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
     // with --profile, the unbounded floor's run is profiled too (what the platform adds is the difference)
     const floorUnbounded = async (s: Scenario, label: string) => {
       profiler?.start();
-      const f = await runFloor(b.url, devices, s, Infinity, RUN_TIMEOUT_MS);
-      await profiler?.stop(`floor-${label}`);
-      return f;
+      return runFloor(b.url, devices, s, Infinity, RUN_TIMEOUT_MS, profiler && (() => profiler.stop(`floor-${label}`)));
     };
     const options = { maxInFlight: args.window };
     for (const name of args.scenarios) {

@@ -41,7 +41,15 @@ function connect(url: string): Promise<MqttClient> {
   });
 }
 
-export async function runFloor(url: string, devices: DeviceRef[], scenario: Scenario, window: number, timeoutMs: number): Promise<FloorResult> {
+export async function runFloor(
+  url: string,
+  devices: DeviceRef[],
+  scenario: Scenario,
+  window: number,
+  timeoutMs: number,
+  /** called as the last device finishes, before the client disconnects (--profile stops there) */
+  onFinish?: () => Promise<void>,
+): Promise<FloorResult> {
   const client = await connect(url);
   const ops: FloorOp[] = scenario.floor;
   const n = devices.length;
@@ -84,7 +92,9 @@ export async function runFloor(url: string, devices: DeviceRef[], scenario: Scen
               clearTimeout(timer);
               const ms = performance.now() - t0;
               const cpu = process.cpuUsage(cpu0);
-              resolve({ ms, window, cpuMs: (cpu.user + cpu.system) / 1000 });
+              const result = { ms, window, cpuMs: (cpu.user + cpu.system) / 1000 };
+              if (onFinish) onFinish().then(() => resolve(result), reject);
+              else resolve(result);
             }
             return;
           }
