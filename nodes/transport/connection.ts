@@ -94,7 +94,7 @@ export class Connection extends EventEmitter {
   private offlineSince?: number;
   readonly maxPayloadBytes: number;
   private connectedAt = 0;
-  /** inbound messages since the loop last had a turn (see INBOUND_PER_TURN) */
+  /** inbound messages since the last one that waited for the next turn (see INBOUND_PER_TURN) */
   private inboundInRow = 0;
   /** closes in a row that came soon after their connect */
   private quickCloses = 0;

@@ -21,7 +21,3 @@ export function filterMatcher(filter: string): (topic: string) => boolean {
     return pos > topic.length; // and no level left over
   };
 }
-
-export function topicMatches(filter: string, topic: string): boolean {
-  return filterMatcher(filter)(topic);
-}

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { ValidationError } from '../../protocol/validate';
 import { MAX_DEVICES } from '../../protocol/messages';
+import { deviceKey } from '../../protocol/topics';
 import { bookmarkPage, offsetPage, type OffsetPage } from '../paging';
 import type { RequestManager } from '../request-manager';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
@@ -189,7 +190,7 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
       now: this.now,
       windowPollMs: this.options.windowPollMs ?? 30_000,
       track: (req, rollout) => this.byRequest.set(req.id, rollout),
-      changed: (rollout, device) => this.markDirty(rollout.id, device),
+      changed: (rollout, device) => this.markDirty(rollout, device),
       device: (_rollout, result) => this.emit('device', result),
       wave: (rollout, w) => this.emit('wave', { rolloutId: rollout.id, ...summary(w) }),
       state: (rollout, previous) =>
@@ -228,7 +229,7 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
     };
     if (rerunOf) data.rerunOf = rerunOf;
     const r = this.make(data);
-    this.markDirty(r.id);
+    this.markDirty(r);
     this.emit('created', r.id);
     r.start();
     return r;
@@ -350,11 +351,14 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
 
   // ------------------------------------------------------------------ saving
 
-  private markDirty(id: string, device?: number): void {
+  private markDirty(rollout: Rollout, device?: DeviceEntry): void {
+    // without a store nothing is counted: this runs at every change of every device; a device's
+    // chunk is its place in the list (the rollout's index) over DEVICES_PER_CHUNK
     if (!this.options.store || this.closed) return;
-    let chunks = this.dirty.get(id);
-    if (!chunks) this.dirty.set(id, (chunks = new Set()));
-    if (device !== undefined) chunks.add(Math.floor(device / DEVICES_PER_CHUNK));
+    let chunks = this.dirty.get(rollout.id);
+    if (!chunks) this.dirty.set(rollout.id, (chunks = new Set()));
+    const i = device && rollout.index.get(deviceKey(device));
+    if (i !== undefined) chunks.add(Math.floor(i / DEVICES_PER_CHUNK));
     if (!this.saveTimer) this.saveTimer = setTimeout(() => void this.flush(), this.options.saveDelayMs ?? 1000);
   }
 

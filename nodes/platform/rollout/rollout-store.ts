@@ -14,7 +14,7 @@
  * header (a removal cut short) are dropped.
  */
 import type { Collections, Store } from '../store';
-import { DEVICES_PER_CHUNK, type DeviceEntry, type RolloutData, type RolloutStore } from './state';
+import { DEVICES_PER_CHUNK, zeroCounts, type DeviceEntry, type RolloutData, type RolloutStore } from './state';
 
 export const ROLLOUTS_COLLECTION = 'rollouts';
 /** the collection of one rollout's device chunks */
@@ -25,15 +25,13 @@ export type RolloutHeader = Omit<RolloutData, 'devices'> & { deviceChunks: numbe
 
 /** The counts of the rollout and its waves, from its devices' states. */
 function recount(data: RolloutData): void {
-  for (const k of Object.keys(data.counts) as (keyof RolloutData['counts'])[]) data.counts[k] = 0;
-  for (const w of data.waves) for (const k of Object.keys(w.counts) as (keyof RolloutData['counts'])[]) w.counts[k] = 0;
+  data.counts = zeroCounts();
+  for (const w of data.waves) w.counts = zeroCounts();
   for (const e of data.devices) {
-    data.counts.total++;
-    data.counts[e.state]++;
-    const w = data.waves[e.wave]?.counts;
-    if (w) {
-      w.total++;
-      w[e.state]++;
+    for (const c of [data.counts, data.waves[e.wave]?.counts]) {
+      if (!c) continue;
+      c.total++;
+      c[e.state]++;
     }
   }
 }

@@ -26,7 +26,7 @@ export type { DeviceResult, RolloutContext } from './context';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class Rollout {
-  private readonly index = new Map<string, number>();
+  readonly index = new Map<string, number>();
   private readonly requests = new Map<string, MgmtRequest>();
   private readonly verifyTimers = new KeyedTimers();
   private readonly queue: LaunchQueue;
@@ -184,12 +184,12 @@ export class Rollout {
       w[to]++;
     }
     e.state = to;
-    this.ctx.changed(this, this.index.get(deviceKey(e)));
+    this.ctx.changed(this, e);
   }
 
   private armVerify(i: number): void {
     this.data.devices[i].verifying = true;
-    this.ctx.changed(this, i);
+    this.ctx.changed(this, this.data.devices[i]);
     const ms = this.data.definition.verify?.timeoutMs ?? 600_000;
     this.verifyTimers.set(i, ms, () => {
       const e = this.data.devices[i];
