@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { deviceKey, type DeviceRef } from '../protocol/topics';
+import { Clock } from './clock';
 import { checkBounds } from '../protocol/bounds';
 import {
   normalizeSupports,
@@ -63,25 +64,22 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** the dormantDateTime (ms) the armed timer is for */
   private dormancyAt = Infinity;
 
+  private readonly now: () => Date;
+
   constructor(
-    private readonly now: () => Date = () => new Date(),
+    now?: () => Date,
     /** characters of a device's diag log (bounds.ts logBytes): appending more drops the oldest */
     private readonly maxLogChars = 262144,
   ) {
     super();
+    this.now = now ?? (() => new Date());
+    this.clock = new Clock(now);
   }
 
-  /** the last timestamp formatted, and for which ms: a burst of messages shares one string */
-  private isoMs = NaN;
-  private iso = '';
+  /** a burst of messages shares one timestamp string (clock.ts) */
+  private readonly clock: Clock;
   private nowIso(): string {
-    const d = this.now();
-    const ms = d.getTime();
-    if (ms !== this.isoMs) {
-      this.isoMs = ms;
-      this.iso = d.toISOString();
-    }
-    return this.iso;
+    return this.clock.iso();
   }
 
   get size(): number {

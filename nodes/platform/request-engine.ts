@@ -15,6 +15,7 @@ import type { DmResponse, FirmwareAttributes } from '../protocol/messages';
 import { RequestStatus, stepsFor, cancelObservationBody, observedFirmware, type ExchangeStep, type Step, type StepContext, type WaitStep } from './plans';
 import { MgmtRequest, newExecution, type DeviceExecution } from './management-request';
 import { Deadlines } from './deadlines';
+import { Clock } from './clock';
 import { admit, InitiateError, type InitiateOptions } from './request-admission';
 import { reusedReqIdAnswer, recordAnswer } from './answer-quirks';
 import type { Registry } from './registry';
@@ -23,6 +24,8 @@ import { DEFAULTS, type Publish, type RequestManagerEvents, type RequestManagerO
 export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   readonly options: Required<Omit<RequestManagerOptions, 'now'>>;
   protected readonly now: () => Date;
+  /** ms and ISO text without a Date each (clock.ts) */
+  protected readonly clock: Clock;
   protected readonly requests = new Map<string, MgmtRequest>();
   protected readonly pending = new Map<string, DeviceExecution>();
   protected readonly active = new Map<string, Set<DeviceExecution>>();
@@ -46,7 +49,8 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     const { now, ...rest } = options;
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
     this.now = now ?? (() => new Date());
-    this.deadlines = new Deadlines(() => this.now().getTime());
+    this.clock = new Clock(now);
+    this.deadlines = new Deadlines(this.clock.ms);
   }
 
   /** exchanges currently awaiting an answer (for status and tests) */
@@ -200,10 +204,15 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     );
   }
 
+  private waitTimeoutMs(kind: WaitStep['timeout']): number {
+    const o = this.options;
+    return kind === 'restart' ? o.restartTimeoutMs : kind === 'download' ? o.downloadTimeoutMs : o.installTimeoutMs;
+  }
+
   protected wait(exec: DeviceExecution, step: WaitStep): void {
-    const t = { restart: this.options.restartTimeoutMs, download: this.options.downloadTimeoutMs, install: this.options.installTimeoutMs }[step.timeout];
-    exec.waitSince ??= this.now().getTime();
-    if (t > 0) exec.timer = this.deadlines.arm(t - (this.now().getTime() - exec.waitSince), () => this.timeout(exec, step.timeoutReason));
+    const t = this.waitTimeoutMs(step.timeout);
+    exec.waitSince ??= this.clock.ms();
+    if (t > 0) exec.timer = this.deadlines.arm(t - (this.clock.ms() - exec.waitSince), () => this.timeout(exec, step.timeoutReason));
     this.emit('executionChanged', exec);
     // a notify that came before the 202 (IBM's Java client, docs/protocol.md §7.4) may already decide
     if (step.judge) this.judge(exec, step);
@@ -279,7 +288,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     exec.status = status;
     exec.rc = rc;
     exec.message = message;
-    exec.updatedDateTime = this.now().toISOString();
+    exec.updatedDateTime = this.clock.iso();
     const req = exec.request;
     req.finished(exec);
     this.emit('deviceComplete', req, exec);

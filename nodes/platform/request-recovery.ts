@@ -98,7 +98,7 @@ export class RequestRecovery extends RequestEngine {
   protected override send(exec: DeviceExecution, step: Parameters<RequestEngine['send']>[1]): void {
     super.send(exec, step);
     const reqId = exec.reqId;
-    if (!reqId || !(this.deadlines.offline || this.now().getTime() < this.settlingUntil)) return;
+    if (!reqId || !(this.deadlines.offline || this.clock.ms() < this.settlingUntil)) return;
     // sent while devices may still be coming back: asked again when the device manages, or once
     // more after half the answer timeout
     this.mayBeLost.set(exec, reqId);
