@@ -11,7 +11,7 @@
  * message); Infinity publishes to every device at once.
  */
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
 import { collectGarbage } from './measure';
@@ -22,6 +22,8 @@ export interface FloorResult {
   window: number;
   /** CPU time of this process during the run */
   cpuMs: number;
+  /** event-loop utilization during the run (0–1) */
+  elu: number;
 }
 
 function connect(url: string): Promise<MqttClient> {
@@ -68,6 +70,7 @@ export async function runFloor(
       const timer = setTimeout(() => reject(new Error(`floor ${scenario.action}: ${done}/${n} devices done after ${timeoutMs} ms`)), timeoutMs);
       let t0 = 0;
       let cpu0: NodeJS.CpuUsage | undefined;
+      let elu0: EventLoopUtilization | undefined;
 
       const release = (i: number) => {
         if (!holds[i]) return;
@@ -92,7 +95,7 @@ export async function runFloor(
               clearTimeout(timer);
               const ms = performance.now() - t0;
               const cpu = process.cpuUsage(cpu0);
-              const result = { ms, window, cpuMs: (cpu.user + cpu.system) / 1000 };
+              const result = { ms, window, cpuMs: (cpu.user + cpu.system) / 1000, elu: performance.eventLoopUtilization(elu0).utilization };
               if (onFinish) onFinish().then(() => resolve(result), reject);
               else resolve(result);
             }
@@ -133,6 +136,7 @@ export async function runFloor(
       });
 
       cpu0 = process.cpuUsage();
+      elu0 = performance.eventLoopUtilization();
       t0 = performance.now();
       for (let i = 0; i < n; i++) queue.push(i);
       pump();

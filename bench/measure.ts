@@ -1,5 +1,5 @@
 /** Measuring helpers of the benchmark: medians, forced GC between runs, event-loop delay, peak RSS. */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -44,6 +44,7 @@ function peakRssSinceReset(): number | undefined {
 export class ProcessMonitor {
   private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   private cpu?: NodeJS.CpuUsage;
+  private elu?: EventLoopUtilization;
   private startRss = 0;
   private hwm = false;
   /** the name of the next run's CPU profile (--profile) */
@@ -58,13 +59,19 @@ export class ProcessMonitor {
     this.hwm = resetPeakRss();
     this.startRss = process.memoryUsage.rss();
     this.cpu = process.cpuUsage();
+    this.elu = performance.eventLoopUtilization();
     this.histogram.reset();
     this.histogram.enable();
   }
 
-  /** Stop and return p99 / max delay in ms, peak RSS in MB, and the CPU time this process used. */
-  stop(): { eventLoopP99Ms: number; eventLoopMaxMs: number; peakRssMb: number; cpuMs: number } {
+  /**
+   * Stop and return p99 / max delay in ms, peak RSS in MB, the CPU time this process used (all its
+   * threads) and the event loop's utilization (the share of the run its thread was busy: near 1, the
+   * run is bound by this thread's CPU; lower, it waited for the broker or the devices).
+   */
+  stop(): { eventLoopP99Ms: number; eventLoopMaxMs: number; peakRssMb: number; cpuMs: number; elu: number } {
     const cpu = process.cpuUsage(this.cpu);
+    const elu = performance.eventLoopUtilization(this.elu).utilization;
     this.histogram.disable();
     if (this.profiler) this.profileWritten = this.profiler.stop(this.label);
     const peak = Math.max(this.startRss, process.memoryUsage.rss(), (this.hwm && peakRssSinceReset()) || 0);
@@ -73,6 +80,7 @@ export class ProcessMonitor {
       eventLoopMaxMs: this.histogram.max / 1e6,
       peakRssMb: peak / (1024 * 1024),
       cpuMs: (cpu.user + cpu.system) / 1000,
+      elu,
     };
   }
 }

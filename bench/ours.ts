@@ -22,6 +22,8 @@ export interface OursResult {
   peakRssMb: number;
   /** CPU time of this process during the run */
   cpuMs: number;
+  /** event-loop utilization during the run (0–1) */
+  elu: number;
 }
 
 function connected(conn: Connection, timeoutMs: number): Promise<void> {
