@@ -186,8 +186,8 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
         const stats = await sim.request({ type: 'stats' }, 'stats', 10_000);
         if (stats.errors) throw new Error(`simulator reported ${stats.errors} error(s)`);
         log(
-          `  ${name} ${r === 0 ? 'warm-up' : `run ${r}`}: floor ${round(fb.ms)} ms (window ${args.window}, cpu ${round(fb.cpuMs)}, elu ${round(fb.elu, 2)}) / ` +
-            `${round(fu.ms)} ms (unbounded, cpu ${round(fu.cpuMs)}, elu ${round(fu.elu, 2)}), ours ${round(o.ms)} ms (cpu ${round(o.cpuMs)}, elu ${round(o.elu, 2)}), ` +
+          `  ${name} ${r === 0 ? 'warm-up' : `run ${r}`}: floor ${round(fb.ms)} ms (window ${args.window}, cpu ${round(fb.cpuMs)}, elu ${round(fb.elu, 2)}, gc ${round(fb.gcMinorMs)} + ${round(fb.gcMajorMs)}) / ` +
+            `${round(fu.ms)} ms (unbounded, cpu ${round(fu.cpuMs)}, elu ${round(fu.elu, 2)}, gc ${round(fu.gcMinorMs)} + ${round(fu.gcMajorMs)}), ours ${round(o.ms)} ms (cpu ${round(o.cpuMs)}, elu ${round(o.elu, 2)}, gc ${round(o.gcMinorMs)} + ${round(o.gcMajorMs)}), ` +
             `event loop p99 ${round(o.eventLoopP99Ms, 1)} ms, rss ${round(o.peakRssMb)} MB; simulator received ${stats.received}, sent ${stats.sent}`,
         );
         if (r === 0) continue;

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
-import { collectGarbage } from './measure';
+import { collectGarbage, GcMeter } from './measure';
 import type { FloorOp, Scenario } from './scenarios';
 
 export interface FloorResult {
@@ -24,6 +24,9 @@ export interface FloorResult {
   cpuMs: number;
   /** event-loop utilization during the run (0–1) */
   elu: number;
+  /** main-thread GC pauses during the run (see GcMeter) */
+  gcMinorMs: number;
+  gcMajorMs: number;
 }
 
 function connect(url: string): Promise<MqttClient> {
@@ -71,6 +74,7 @@ export async function runFloor(
       let t0 = 0;
       let cpu0: NodeJS.CpuUsage | undefined;
       let elu0: EventLoopUtilization | undefined;
+      const gc = new GcMeter();
 
       const release = (i: number) => {
         if (!holds[i]) return;
@@ -95,7 +99,15 @@ export async function runFloor(
               clearTimeout(timer);
               const ms = performance.now() - t0;
               const cpu = process.cpuUsage(cpu0);
-              const result = { ms, window, cpuMs: (cpu.user + cpu.system) / 1000, elu: performance.eventLoopUtilization(elu0).utilization };
+              const { minorMs, majorMs } = gc.stop();
+              const result = {
+                ms,
+                window,
+                cpuMs: (cpu.user + cpu.system) / 1000,
+                elu: performance.eventLoopUtilization(elu0).utilization,
+                gcMinorMs: minorMs,
+                gcMajorMs: majorMs,
+              };
               if (onFinish) onFinish().then(() => resolve(result), reject);
               else resolve(result);
             }
@@ -137,6 +149,7 @@ export async function runFloor(
 
       cpu0 = process.cpuUsage();
       elu0 = performance.eventLoopUtilization();
+      gc.start();
       t0 = performance.now();
       for (let i = 0; i < n; i++) queue.push(i);
       pump();

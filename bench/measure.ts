@@ -1,5 +1,13 @@
 /** Measuring helpers of the benchmark: medians, forced GC between runs, event-loop delay, peak RSS. */
-import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+import {
+  constants,
+  monitorEventLoopDelay,
+  performance,
+  PerformanceObserver,
+  type EventLoopUtilization,
+  type IntervalHistogram,
+  type PerformanceEntry,
+} from 'node:perf_hooks';
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -40,11 +48,38 @@ function peakRssSinceReset(): number | undefined {
   }
 }
 
-/** Event-loop delay (resolution 10 ms), CPU time and peak RSS of this process over one timed run. */
+/** Main-thread GC pauses over a run, ms: scavenges (young generation) and the rest (mark-compact and its steps). */
+export class GcMeter {
+  private minorMs = 0;
+  private majorMs = 0;
+  private readonly observer = new PerformanceObserver((list) => this.note(list.getEntries()));
+
+  private note(entries: PerformanceEntry[]): void {
+    for (const e of entries) {
+      if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) this.minorMs += e.duration;
+      else this.majorMs += e.duration;
+    }
+  }
+
+  start(): void {
+    this.minorMs = 0;
+    this.majorMs = 0;
+    this.observer.observe({ entryTypes: ['gc'] });
+  }
+
+  stop(): { minorMs: number; majorMs: number } {
+    this.note(this.observer.takeRecords()); // entries not yet delivered
+    this.observer.disconnect();
+    return { minorMs: this.minorMs, majorMs: this.majorMs };
+  }
+}
+
+/** Event-loop delay (resolution 10 ms) and utilization, CPU time, GC pauses and peak RSS of this process over one timed run. */
 export class ProcessMonitor {
   private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   private cpu?: NodeJS.CpuUsage;
   private elu?: EventLoopUtilization;
+  private readonly gc = new GcMeter();
   private startRss = 0;
   private hwm = false;
   /** the name of the next run's CPU profile (--profile) */
@@ -60,6 +95,7 @@ export class ProcessMonitor {
     this.startRss = process.memoryUsage.rss();
     this.cpu = process.cpuUsage();
     this.elu = performance.eventLoopUtilization();
+    this.gc.start();
     this.histogram.reset();
     this.histogram.enable();
   }
@@ -69,8 +105,9 @@ export class ProcessMonitor {
    * threads) and the event loop's utilization (the share of the run its thread was busy: near 1, the
    * run is bound by this thread's CPU; lower, it waited for the broker or the devices).
    */
-  stop(): { eventLoopP99Ms: number; eventLoopMaxMs: number; peakRssMb: number; cpuMs: number; elu: number } {
+  stop(): { eventLoopP99Ms: number; eventLoopMaxMs: number; peakRssMb: number; cpuMs: number; elu: number; gcMinorMs: number; gcMajorMs: number } {
     const cpu = process.cpuUsage(this.cpu);
+    const gc = this.gc.stop();
     const elu = performance.eventLoopUtilization(this.elu).utilization;
     this.histogram.disable();
     if (this.profiler) this.profileWritten = this.profiler.stop(this.label);
@@ -81,6 +118,8 @@ export class ProcessMonitor {
       peakRssMb: peak / (1024 * 1024),
       cpuMs: (cpu.user + cpu.system) / 1000,
       elu,
+      gcMinorMs: gc.minorMs,
+      gcMajorMs: gc.majorMs,
     };
   }
 }

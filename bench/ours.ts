@@ -24,6 +24,9 @@ export interface OursResult {
   cpuMs: number;
   /** event-loop utilization during the run (0–1) */
   elu: number;
+  /** main-thread GC pauses during the run: scavenges, and mark-compact with its incremental steps */
+  gcMinorMs: number;
+  gcMajorMs: number;
 }
 
 function connected(conn: Connection, timeoutMs: number): Promise<void> {
