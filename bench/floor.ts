@@ -11,22 +11,15 @@
  * message); Infinity publishes to every device at once.
  */
 import { randomUUID } from 'node:crypto';
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
-import { collectGarbage, GcMeter } from './measure';
+import { collectGarbage, ProcessMonitor, type RunFigures } from './measure';
 import type { FloorOp, Scenario } from './scenarios';
 
-export interface FloorResult {
+export interface FloorResult extends RunFigures {
   ms: number;
   window: number;
-  /** CPU time of this process during the run */
-  cpuMs: number;
-  /** event-loop utilization during the run (0–1) */
-  elu: number;
-  /** main-thread GC pauses during the run (see GcMeter) */
-  gcMinorMs: number;
-  gcMajorMs: number;
 }
 
 function connect(url: string): Promise<MqttClient> {
@@ -72,9 +65,8 @@ export async function runFloor(
     return await new Promise<FloorResult>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`floor ${scenario.action}: ${done}/${n} devices done after ${timeoutMs} ms`)), timeoutMs);
       let t0 = 0;
-      let cpu0: NodeJS.CpuUsage | undefined;
-      let elu0: EventLoopUtilization | undefined;
-      const gc = new GcMeter();
+      // CPU, event loop, GC and RSS as for ours (the profiler, when there is one, is driven by the caller)
+      const monitor = new ProcessMonitor();
 
       const release = (i: number) => {
         if (!holds[i]) return;
@@ -98,16 +90,7 @@ export async function runFloor(
             if (++done === n) {
               clearTimeout(timer);
               const ms = performance.now() - t0;
-              const cpu = process.cpuUsage(cpu0);
-              const { minorMs, majorMs } = gc.stop();
-              const result = {
-                ms,
-                window,
-                cpuMs: (cpu.user + cpu.system) / 1000,
-                elu: performance.eventLoopUtilization(elu0).utilization,
-                gcMinorMs: minorMs,
-                gcMajorMs: majorMs,
-              };
+              const result = { ms, window, ...monitor.stop() };
               if (onFinish) onFinish().then(() => resolve(result), reject);
               else resolve(result);
             }
@@ -147,9 +130,7 @@ export async function runFloor(
         pump();
       });
 
-      cpu0 = process.cpuUsage();
-      elu0 = performance.eventLoopUtilization();
-      gc.start();
+      monitor.start();
       t0 = performance.now();
       for (let i = 0; i < n; i++) queue.push(i);
       pump();

@@ -49,7 +49,7 @@ function peakRssSinceReset(): number | undefined {
 }
 
 /** Main-thread GC pauses over a run, ms: scavenges (young generation) and the rest (mark-compact and its steps). */
-export class GcMeter {
+class GcMeter {
   private minorMs = 0;
   private majorMs = 0;
   private readonly observer = new PerformanceObserver((list) => this.note(list.getEntries()));
@@ -72,6 +72,20 @@ export class GcMeter {
     this.observer.disconnect();
     return { minorMs: this.minorMs, majorMs: this.majorMs };
   }
+}
+
+/** What ProcessMonitor measures of one run. */
+export interface RunFigures {
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+  peakRssMb: number;
+  /** CPU time of this process during the run (all its threads) */
+  cpuMs: number;
+  /** event-loop utilization (0–1) */
+  elu: number;
+  /** main-thread GC pauses: scavenges, and mark-compact with its incremental steps */
+  gcMinorMs: number;
+  gcMajorMs: number;
 }
 
 /** Event-loop delay (resolution 10 ms) and utilization, CPU time, GC pauses and peak RSS of this process over one timed run. */
@@ -105,7 +119,7 @@ export class ProcessMonitor {
    * threads) and the event loop's utilization (the share of the run its thread was busy: near 1, the
    * run is bound by this thread's CPU; lower, it waited for the broker or the devices).
    */
-  stop(): { eventLoopP99Ms: number; eventLoopMaxMs: number; peakRssMb: number; cpuMs: number; elu: number; gcMinorMs: number; gcMajorMs: number } {
+  stop(): RunFigures {
     const cpu = process.cpuUsage(this.cpu);
     const gc = this.gc.stop();
     const elu = performance.eventLoopUtilization(this.elu).utilization;

@@ -10,23 +10,13 @@ import { Platform } from '../nodes/platform/platform';
 import type { RequestManagerOptions } from '../nodes/platform/request-manager';
 import type { MgmtRequest } from '../nodes/platform/management-request';
 import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
-import { collectGarbage, ProcessMonitor } from './measure';
+import { collectGarbage, ProcessMonitor, type RunFigures } from './measure';
 import { requestBody, ROLLOUT_WAVE, BENCH_TYPE, type Scenario } from './scenarios';
 import { RolloutManager } from '../nodes/platform/rollout/rollout-manager';
 import type { Simulator } from './sim-handle';
 
-export interface OursResult {
+export interface OursResult extends RunFigures {
   ms: number;
-  eventLoopP99Ms: number;
-  eventLoopMaxMs: number;
-  peakRssMb: number;
-  /** CPU time of this process during the run */
-  cpuMs: number;
-  /** event-loop utilization during the run (0–1) */
-  elu: number;
-  /** main-thread GC pauses during the run: scavenges, and mark-compact with its incremental steps */
-  gcMinorMs: number;
-  gcMajorMs: number;
 }
 
 function connected(conn: Connection, timeoutMs: number): Promise<void> {

@@ -64,7 +64,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** the dormantDateTime (ms) the armed timer is for */
   private dormancyAt = Infinity;
 
-  private readonly now: () => Date;
+  /** the time; a burst of messages shares one timestamp string (clock.ts) */
+  private readonly clock: Clock;
 
   constructor(
     now?: () => Date,
@@ -72,14 +73,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     private readonly maxLogChars = 262144,
   ) {
     super();
-    this.now = now ?? (() => new Date());
     this.clock = new Clock(now);
-  }
-
-  /** a burst of messages shares one timestamp string (clock.ts) */
-  private readonly clock: Clock;
-  private nowIso(): string {
-    return this.clock.iso();
   }
 
   get size(): number {
@@ -111,7 +105,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private touch(rec: DeviceRecord): void {
-    rec.lastActivityDateTime = this.nowIso();
+    rec.lastActivityDateTime = this.clock.iso();
   }
 
   private changed(rec: DeviceRecord | undefined, key: string): void {
@@ -138,7 +132,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   manage(ref: DeviceRef, d: ManageRequest['d'] = {}): DeviceRecord {
     const key = deviceKey(ref);
-    const nowIso = this.nowIso();
+    const nowIso = this.clock.iso();
     let rec = this.devices.get(key);
     if (!rec) {
       rec = {
@@ -162,7 +156,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     rec.lastActivityDateTime = nowIso;
     rec.lifetime = d.lifetime ?? 0;
     if (rec.lifetime > 0) {
-      rec.dormantDateTime = new Date(this.now().getTime() + rec.lifetime * 1000).toISOString();
+      rec.dormantDateTime = new Date(this.clock.ms() + rec.lifetime * 1000).toISOString();
     } else {
       delete rec.dormantDateTime;
     }
@@ -192,7 +186,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   setLocation(ref: DeviceRef, loc: Location): DeviceRecord | undefined {
     return this.update(ref, (rec) => {
       // each update is a complete set: optional values omitted now are deleted (§3.3)
-      const nowIso = this.nowIso();
+      const nowIso = this.clock.iso();
       rec.location = { ...loc, measuredDateTime: loc.measuredDateTime || nowIso, updatedDateTime: nowIso };
     });
   }
@@ -214,7 +208,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.update(ref, (rec) => {
       const stored: StoredLogEntry = {
         message: entry.message,
-        timestamp: entry.timestamp || this.nowIso(),
+        timestamp: entry.timestamp || this.clock.iso(),
         severity: entry.severity ?? 0,
       };
       if (entry.data) stored.logData = entry.data; // `data` on the wire, `logData` in the model (§3.5)
@@ -238,7 +232,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   mergeFirmware(ref: DeviceRef, value: Partial<FirmwareAttributes>): Partial<FirmwareAttributes> | undefined {
     return this.update(ref, (rec) => {
-      rec.mgmt.firmware = { ...rec.mgmt.firmware, ...value, updatedDateTime: this.nowIso() };
+      rec.mgmt.firmware = { ...rec.mgmt.firmware, ...value, updatedDateTime: this.clock.iso() };
     })?.mgmt.firmware;
   }
 
@@ -263,7 +257,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Any message from the device counts as activity. */
   seen(ref: DeviceRef): void {
     const rec = this.get(ref);
-    if (rec) rec.lastActivityDateTime = this.nowIso();
+    if (rec) rec.lastActivityDateTime = this.clock.iso();
   }
 
   remove(ref: DeviceRef): boolean {
@@ -278,7 +272,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * Returns how many became dormant.
    */
   sweepDormant(): number {
-    const now = this.now().getTime();
+    const now = this.clock.ms();
     let n = 0;
     for (const [key, rec] of this.devices) {
       if (rec.managed && rec.dormantDateTime && Date.parse(rec.dormantDateTime) <= now) {
@@ -313,7 +307,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (earliest === Infinity) return;
     }
     if (this.dormancyTimer) clearTimeout(this.dormancyTimer);
-    const delay = Math.max(0, Math.min(earliest - this.now().getTime(), 2 ** 31 - 1));
+    const delay = Math.max(0, Math.min(earliest - this.clock.ms(), 2 ** 31 - 1));
     this.dormancyAt = earliest;
     this.dormancyTimer = setTimeout(() => {
       this.dormancyTimer = undefined;

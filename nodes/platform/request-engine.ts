@@ -23,8 +23,7 @@ import { DEFAULTS, type Publish, type RequestManagerEvents, type RequestManagerO
 
 export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   readonly options: Required<Omit<RequestManagerOptions, 'now'>>;
-  protected readonly now: () => Date;
-  /** ms and ISO text without a Date each (clock.ts) */
+  /** the time: ms and ISO text without a Date each (clock.ts; options.now in tests) */
   protected readonly clock: Clock;
   protected readonly requests = new Map<string, MgmtRequest>();
   protected readonly pending = new Map<string, DeviceExecution>();
@@ -48,7 +47,6 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     super();
     const { now, ...rest } = options;
     this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
-    this.now = now ?? (() => new Date());
     this.clock = new Clock(now);
     this.deadlines = new Deadlines(this.clock.ms);
   }
@@ -67,7 +65,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   initiate(body: unknown, opts: InitiateOptions = {}): MgmtRequest {
     if (this.closed) throw new InitiateError('the platform is closed', 400);
     const { body: b, plan, parameterMap, refusals } = admit(body, this.registry, this.firmwareBusy, opts);
-    const nowIso = this.now().toISOString();
+    const nowIso = this.clock.iso();
     const timeoutMs = opts.timeoutMs ?? (b.timeout !== undefined ? b.timeout * 1000 : this.options.requestTimeoutMs);
     const steps = stepsFor(plan, parameterMap, this.options.alwaysSendFirmwareUpdate);
     const req = new MgmtRequest(randomUUID(), b.action, b.parameters ?? [], parameterMap, plan, steps, timeoutMs, opts.origin ?? 'api', nowIso);
@@ -297,7 +295,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
 
   private completeRequest(req: MgmtRequest): void {
     req.complete = true;
-    req.completedDateTime = this.now().toISOString();
+    req.completedDateTime = this.clock.iso();
     req.updatedDateTime = req.completedDateTime;
     if (req.deadline) clearTimeout(req.deadline);
     req.deadline = undefined;

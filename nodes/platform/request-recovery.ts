@@ -64,7 +64,7 @@ export class RequestRecovery extends RequestEngine {
   connectionRestored(): void {
     if (!this.deadlines.offline) return;
     this.deadlines.resume();
-    this.settlingUntil = this.now().getTime() + this.options.responseTimeoutMs;
+    this.settlingUntil = this.clock.ms() + this.options.responseTimeoutMs;
     for (const [exec, reqId] of this.mayBeLost) {
       if (exec.complete || exec.reqId !== reqId) this.mayBeLost.delete(exec);
       else if (exec.sent?.acked) this.askAgain(exec);
@@ -185,14 +185,14 @@ export class RequestRecovery extends RequestEngine {
     const defs = [...((loaded?.get(COLLECTIONS.requests)?.values() ?? []) as Iterable<RequestRecord>)];
     defs.sort((a, b) => (a.createdDateTime < b.createdDateTime ? -1 : 1));
     let running = 0;
-    this.settlingUntil = this.now().getTime() + this.options.responseTimeoutMs;
+    this.settlingUntil = this.clock.ms() + this.options.responseTimeoutMs;
     for (const rec of defs) {
       if (!rec || typeof rec.id !== 'string' || this.requests.has(rec.id) || !Array.isArray(rec.devices)) continue;
       const req = this.rebuild(rec, loaded!.get(COLLECTIONS.executions(rec.id)) as Map<string, ExecutionRecord> | undefined);
       if (req.complete) continue;
       running++;
       this.emit('requestCreated', req);
-      const left = Date.parse(rec.createdDateTime) + rec.timeoutMs - this.now().getTime();
+      const left = Date.parse(rec.createdDateTime) + rec.timeoutMs - this.clock.ms();
       if (left <= 0) {
         for (const exec of req.executions) if (!exec.complete) this.finish(exec, 'failure', RequestStatus.FAILURE, undefined, PLATFORM_RESTARTED);
         continue;
@@ -243,9 +243,9 @@ export class RequestRecovery extends RequestEngine {
   /** A finished request is listed again until its retention runs out. */
   private keepFinished(req: MgmtRequest, completedDateTime: string | undefined): void {
     req.complete = true;
-    req.completedDateTime = completedDateTime ?? this.now().toISOString();
+    req.completedDateTime = completedDateTime ?? this.clock.iso();
     if (this.options.retentionMs <= 0) return;
-    const left = Date.parse(req.completedDateTime) + this.options.retentionMs - this.now().getTime();
+    const left = Date.parse(req.completedDateTime) + this.options.retentionMs - this.clock.ms();
     if (left <= 0) return this.remove(req.id);
     req.retention = setTimeout(() => this.remove(req.id), Math.min(left, 2 ** 31 - 1));
     req.retention.unref?.();

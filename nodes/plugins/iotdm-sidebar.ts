@@ -28,7 +28,7 @@ import { deviceRefs, listDevices } from './device-listing';
 import { offsetPage, MAX_PAGE } from '../platform/paging';
 import { RequestProgress, type ProgressMessage } from './request-progress';
 import { isRolloutCommand, publishRollouts, summaryOf } from './rollout-sidebar';
-import { RolloutError } from '../platform/rollout/rollout-manager';
+import { RolloutError, type RolloutManager } from '../platform/rollout/rollout-manager';
 import { DEVICE_STATES, type DeviceState } from '../platform/rollout/state';
 import type { Platform } from '../platform/platform';
 import type { PlatformNode } from '../shared/platform-node';
@@ -287,12 +287,18 @@ export = function (RED: NodeAPI): void {
     }),
   );
 
+  /** the platform's rollouts; without them, the rollout named in the path is not found */
+  function rolloutsOf(req: Request): RolloutManager {
+    const m = platformOf(req).rollouts;
+    if (!m) throw new HttpError(404, 'rollout-not-found', t('errors.rollout-not-found', { id: req.params.rolloutId }));
+    return m;
+  }
+
   app.get(
     '/iotdm/platforms/:id/rollouts/:rolloutId/devices',
     read,
     route((req) => {
-      const m = platformOf(req).rollouts;
-      if (!m) throw new HttpError(404, 'rollout-not-found', t('errors.rollout-not-found', { id: req.params.rolloutId }));
+      const m = rolloutsOf(req);
       const state = strQuery(req, 'state');
       if (state !== undefined && !(DEVICE_STATES as readonly string[]).includes(state))
         throw new HttpError(400, 'invalid-state', t('errors.invalid-state', { states: DEVICE_STATES.join(', ') }));
@@ -305,19 +311,27 @@ export = function (RED: NodeAPI): void {
     }),
   );
 
+  // before the commands' route, which would take "rerun" for a command
   app.post(
-    '/iotdm/platforms/:id/rollouts/:rolloutId/:command',
+    '/iotdm/platforms/:id/rollouts/:rolloutId/rerun',
     write,
     route((req, res) => {
-      const m = platformOf(req).rollouts;
-      const command = String(req.params.command);
-      if (!m || (!isRolloutCommand(command) && command !== 'rerun'))
-        throw new HttpError(404, 'rollout-not-found', t('errors.rollout-not-found', { id: req.params.rolloutId }));
-      if (command !== 'rerun') return summaryOf(m.command(String(req.params.rolloutId), command));
       // the devices that did not succeed, as a new rollout (as the API's POST …/rerun)
+      const m = rolloutsOf(req);
       const rerun = m.rerun(String(req.params.rolloutId), 'editor');
       res.status(202);
       return summaryOf(m.details(rerun.id)!);
+    }),
+  );
+
+  app.post(
+    '/iotdm/platforms/:id/rollouts/:rolloutId/:command',
+    write,
+    route((req) => {
+      const m = rolloutsOf(req);
+      const command = String(req.params.command);
+      if (!isRolloutCommand(command)) throw new HttpError(404, 'rollout-not-found', t('errors.rollout-not-found', { id: req.params.rolloutId }));
+      return summaryOf(m.command(String(req.params.rolloutId), command));
     }),
   );
 };

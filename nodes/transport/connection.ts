@@ -288,9 +288,9 @@ export class Connection extends EventEmitter {
    * 'too-large', and a 'dropped' event for one log line), never handed to mqtt.js.
    */
   publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1): Promise<void> {
-    // a string's UTF-8 length is at most three bytes a UTF-16 unit: most are not measured at all
-    const bytes = typeof payload !== 'string' ? payload.length : payload.length * 3 <= this.maxPayloadBytes ? 0 : Buffer.byteLength(payload);
-    if (bytes > this.maxPayloadBytes) {
+    // a string's UTF-8 length is at most three bytes a UTF-16 unit: a short one is not measured
+    const bytes = typeof payload !== 'string' ? payload.length : payload.length * 3 <= this.maxPayloadBytes ? undefined : Buffer.byteLength(payload);
+    if (bytes !== undefined && bytes > this.maxPayloadBytes) {
       const err = new PublishRefused('too-large', `message of ${bytes} bytes is over the broker's limit of ${this.maxPayloadBytes}: not sent`);
       this.emit('dropped', { topic, bytes, max: this.maxPayloadBytes });
       return Promise.reject(err);

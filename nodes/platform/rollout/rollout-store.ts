@@ -27,12 +27,14 @@ export type RolloutHeader = Omit<RolloutData, 'devices'> & { deviceChunks: numbe
 function recount(data: RolloutData): void {
   data.counts = zeroCounts();
   for (const w of data.waves) w.counts = zeroCounts();
+  const count = (c: RolloutData['counts'] | undefined, state: DeviceEntry['state']) => {
+    if (!c) return;
+    c.total++;
+    c[state]++;
+  };
   for (const e of data.devices) {
-    for (const c of [data.counts, data.waves[e.wave]?.counts]) {
-      if (!c) continue;
-      c.total++;
-      c[e.state]++;
-    }
+    count(data.counts, e.state);
+    count(data.waves[e.wave]?.counts, e.state);
   }
 }
 
