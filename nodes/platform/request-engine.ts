@@ -391,7 +391,11 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
 
   /** A manage request: completes reboots and factory resets waiting for it (docs/protocol.md §3.8). */
   handleManage(device: DeviceRef): void {
-    const set = this.active.get(deviceKey(device));
+    this.advanceOnManage(this.active.get(deviceKey(device)));
+  }
+
+  /** The executions of the device that managed (`set`, its entry in `active`) waiting for that manage move on. */
+  protected advanceOnManage(set: Set<DeviceExecution> | undefined): void {
     if (!set) return;
     for (const exec of [...set]) {
       const step = this.currentStep(exec);

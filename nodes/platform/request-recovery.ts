@@ -92,7 +92,7 @@ export class RequestRecovery extends RequestEngine {
         if (step?.kind === 'wait' && step.event === 'notify') this.resync(exec);
       }
     }
-    super.handleManage(device);
+    this.advanceOnManage(set);
   }
 
   protected override send(exec: DeviceExecution, step: Parameters<RequestEngine['send']>[1]): void {
