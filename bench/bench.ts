@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--devices 5000] [--runs 5] [--json FILE] [--sim-clients 10]
  *                    [--scenarios device/reboot,firmware/download,...] [--brokers mosquitto,embedded]
- *                    [--window N] [--faults JSON] [--profile DIR]
+ *                    [--window N] [--faults JSON] [--profile DIR] [--layers]
  *
  * `--scenarios rollout --devices 50000`: the same reboots through a rollout in waves of 5,000 (up to
  * 100,000 devices), against the raw exchange of the same messages for every device.
@@ -39,6 +39,8 @@ interface Args {
   faults?: Faults;
   /** a CPU profile of each timed platform run goes to this folder (bench/profile.ts) */
   profile?: string;
+  /** each round also runs the floor's exchange over our Connection with the platform's window (floor.ts `via`) */
+  layers: boolean;
 }
 
 /** The platform's own default window (RequestManagerOptions.maxInFlight), so the bench runs what users run. */
@@ -58,6 +60,7 @@ function parseArgs(argv: string[]): Args {
     storm: true,
     brokers: [...BROKER_NAMES],
     window: platformDefaultWindow(),
+    layers: false,
   };
   const int = (flag: string, v: string | undefined, min: number, max: number) => {
     const n = Number(v);
@@ -104,6 +107,9 @@ function parseArgs(argv: string[]): Args {
         if (!v) throw new Error('--profile wants a folder');
         a.profile = v;
         i++;
+        break;
+      case '--layers':
+        a.layers = true;
         break;
       case '--brokers':
         a.brokers = (v ?? '').split(',').map((s) => {
@@ -181,13 +187,18 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
         const fb = await runFloor(b.url, devices, s, args.window, RUN_TIMEOUT_MS);
         monitor.label = `${name}-${broker}-${r === 0 ? 'warm-up' : `run${r}`}`;
         const fu = await floorUnbounded(s, monitor.label);
+        const fc = args.layers ? await runFloor(b.url, devices, s, args.window, RUN_TIMEOUT_MS, undefined, 'connection') : undefined;
         const o = await runOurs(b.url, devices, s, sim, monitor, options, RUN_TIMEOUT_MS, !!args.faults);
         await monitor.profileWritten;
         const stats = await sim.request({ type: 'stats' }, 'stats', 10_000);
         if (stats.errors) throw new Error(`simulator reported ${stats.errors} error(s)`);
         log(
           `  ${name} ${r === 0 ? 'warm-up' : `run ${r}`}: floor ${round(fb.ms)} ms (window ${args.window}, cpu ${round(fb.cpuMs)}, elu ${round(fb.elu, 2)}, gc ${round(fb.gcMinorMs)} + ${round(fb.gcMajorMs)}) / ` +
-            `${round(fu.ms)} ms (unbounded, cpu ${round(fu.cpuMs)}, elu ${round(fu.elu, 2)}, gc ${round(fu.gcMinorMs)} + ${round(fu.gcMajorMs)}), ours ${round(o.ms)} ms (cpu ${round(o.cpuMs)}, elu ${round(o.elu, 2)}, gc ${round(o.gcMinorMs)} + ${round(o.gcMajorMs)}), ` +
+            `${round(fu.ms)} ms (unbounded, cpu ${round(fu.cpuMs)}, elu ${round(fu.elu, 2)}, gc ${round(fu.gcMinorMs)} + ${round(fu.gcMajorMs)}), ` +
+            (fc
+              ? `over our Connection ${round(fc.ms)} ms (window ${args.window}, cpu ${round(fc.cpuMs)}, elu ${round(fc.elu, 2)}, gc ${round(fc.gcMinorMs)} + ${round(fc.gcMajorMs)}), `
+              : '') +
+            `ours ${round(o.ms)} ms (cpu ${round(o.cpuMs)}, elu ${round(o.elu, 2)}, gc ${round(o.gcMinorMs)} + ${round(o.gcMajorMs)}), ` +
             `event loop p99 ${round(o.eventLoopP99Ms, 1)} ms, rss ${round(o.peakRssMb)} MB; simulator received ${stats.received}, sent ${stats.sent}`,
         );
         if (r === 0) continue;

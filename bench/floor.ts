@@ -9,10 +9,15 @@
  * `window` bounds the devices awaiting an answer to a publish, with the platform's rule (a device
  * keeps its slot across consecutive exchanges and gives it up while it waits for the device's own
  * message); Infinity publishes to every device at once.
+ *
+ * `via: 'connection'` (bench --layers) runs the same exchange over our own Connection instead of a
+ * plain mqtt.js client: what our transport and the window's refill pattern cost, apart from the
+ * platform's code.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
+import { Connection } from '../nodes/transport/connection';
 import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
 import { collectGarbage, ProcessMonitor, type RunFigures } from './measure';
 import type { FloorOp, Scenario } from './scenarios';
@@ -22,20 +27,53 @@ export interface FloorResult extends RunFigures {
   window: number;
 }
 
-function connect(url: string): Promise<MqttClient> {
+/** Where the floor's exchange goes through: a plain mqtt.js client, or our Connection. */
+export type FloorVia = 'mqtt' | 'connection';
+
+interface FloorLink {
+  publish(topic: string, payload: string): void;
+  onMessage(handler: (topic: string, payload: Buffer) => void): void;
+  close(): Promise<void>;
+}
+
+const floorClientId = () => `iotdm-bench-floor-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+
+function connectMqtt(url: string): Promise<FloorLink> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, {
-      clientId: `iotdm-bench-floor-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
-      protocolVersion: 4,
-      clean: true,
-      reconnectPeriod: 0,
-      keepalive: 120,
-    });
+    const client = mqtt.connect(url, { clientId: floorClientId(), protocolVersion: 4, clean: true, reconnectPeriod: 0, keepalive: 120 });
     client.once('connect', () => {
       (client.stream as unknown as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
-      client.subscribe(PLATFORM_SUBSCRIPTION, { qos: 1 }, (err) => (err ? reject(err) : resolve(client)));
+      client.subscribe(PLATFORM_SUBSCRIPTION, { qos: 1 }, (err) => {
+        if (err) return reject(err);
+        resolve({
+          publish: (topic, payload) => client.publish(topic, payload, { qos: 1 }),
+          onMessage: (handler) => client.on('message', handler),
+          close: () => new Promise<void>((r) => client.end(false, {}, () => r())),
+        });
+      });
     });
     client.once('error', reject);
+  });
+}
+
+/** Our Connection, as the platform uses it: publishes as promises, one write a turn, its inbound turn limit. */
+function connectConnection(url: string): Promise<FloorLink> {
+  const conn = new Connection({ url, clientId: floorClientId(), protocolVersion: 4, reconnectPeriod: 0, keepalive: 120 });
+  let handler: (topic: string, payload: Buffer) => void = () => undefined;
+  conn.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => handler(topic, payload));
+  return new Promise((resolve, reject) => {
+    conn.client.once('error', reject);
+    conn.client.once('connect', () =>
+      // once more with a callback: the Connection does not wait for its SUBACK
+      conn.client.subscribe(PLATFORM_SUBSCRIPTION, { qos: 1 }, (err) => {
+        if (err) return reject(err);
+        resolve({
+          publish: (topic, payload) => void conn.publish(topic, payload, 1).catch(() => undefined),
+          onMessage: (h) => (handler = h),
+          close: () => conn.close(3000),
+        });
+      }),
+    );
   });
 }
 
@@ -47,8 +85,9 @@ export async function runFloor(
   timeoutMs: number,
   /** called as the last device finishes, before the client disconnects (--profile stops there) */
   onFinish?: () => Promise<void>,
+  via: FloorVia = 'mqtt',
 ): Promise<FloorResult> {
-  const client = await connect(url);
+  const link = await (via === 'connection' ? connectConnection(url) : connectMqtt(url));
   const ops: FloorOp[] = scenario.floor;
   const n = devices.length;
   const index = new Map<string, number>(devices.map((d, i) => [d.deviceId, i]));
@@ -110,11 +149,11 @@ export async function runFloor(
             inFlight++;
           }
           pos[i]++;
-          client.publish(topicBase[i] + op.send, JSON.stringify({ reqId: randomUUID(), ...op.body }), { qos: 1 });
+          link.publish(topicBase[i] + op.send, JSON.stringify({ reqId: randomUUID(), ...op.body }));
         }
       };
 
-      client.on('message', (topic, payload) => {
+      link.onMessage((topic, payload) => {
         // iotdevice-1/type/T/id/D/<path>
         const parts = topic.split('/');
         const i = index.get(parts[4]);
@@ -123,7 +162,7 @@ export async function runFloor(
         if (!op || !('expect' in op) || parts.slice(5).join('/') !== op.expect) return;
         if (op.answer) {
           const reqId = /"reqId":"([^"]+)"/.exec(payload.toString())?.[1];
-          client.publish(topicBase[i] + 'response', `{"reqId":"${reqId}","rc":200}`, { qos: 1 });
+          link.publish(topicBase[i] + 'response', `{"reqId":"${reqId}","rc":200}`);
         }
         pos[i]++;
         step(i);
@@ -136,6 +175,6 @@ export async function runFloor(
       pump();
     });
   } finally {
-    await new Promise<void>((r) => client.end(false, {}, () => r()));
+    await link.close();
   }
 }
