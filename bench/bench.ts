@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import { Platform } from '../nodes/platform/platform';
 import { BROKER_NAMES, startBroker, type BrokerName } from './brokers';
 import { runFloor } from './floor';
-import { median, ProcessMonitor } from './measure';
+import { median, ProcessMonitor, type RunFigures } from './measure';
 import { runOurs, type OursResult } from './ours';
 import { ACTION_SCENARIOS, BENCH_TYPE, fleet, SCENARIO_NAMES, SCENARIOS, type Scenario, type ScenarioName } from './scenarios';
 import type { Faults } from './faults';
@@ -160,6 +160,8 @@ interface Row extends Figure {
 
 const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
 const STORM = 'manage-storm';
+/** what a run's log line says of its CPU, event loop and collector */
+const figures = (f: RunFigures) => `cpu ${round(f.cpuMs)}, elu ${round(f.elu, 2)}, gc ${round(f.gcMinorMs)} + ${round(f.gcMajorMs)}`;
 const RUN_TIMEOUT_MS = 120_000;
 
 async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => void): Promise<Row[]> {
@@ -193,13 +195,9 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
         const stats = await sim.request({ type: 'stats' }, 'stats', 10_000);
         if (stats.errors) throw new Error(`simulator reported ${stats.errors} error(s)`);
         log(
-          `  ${name} ${r === 0 ? 'warm-up' : `run ${r}`}: floor ${round(fb.ms)} ms (window ${args.window}, cpu ${round(fb.cpuMs)}, elu ${round(fb.elu, 2)}, gc ${round(fb.gcMinorMs)} + ${round(fb.gcMajorMs)}) / ` +
-            `${round(fu.ms)} ms (unbounded, cpu ${round(fu.cpuMs)}, elu ${round(fu.elu, 2)}, gc ${round(fu.gcMinorMs)} + ${round(fu.gcMajorMs)}), ` +
-            (fc
-              ? `over our Connection ${round(fc.ms)} ms (window ${args.window}, cpu ${round(fc.cpuMs)}, elu ${round(fc.elu, 2)}, gc ${round(fc.gcMinorMs)} + ${round(fc.gcMajorMs)}), `
-              : '') +
-            `ours ${round(o.ms)} ms (cpu ${round(o.cpuMs)}, elu ${round(o.elu, 2)}, gc ${round(o.gcMinorMs)} + ${round(o.gcMajorMs)}), ` +
-            `event loop p99 ${round(o.eventLoopP99Ms, 1)} ms, rss ${round(o.peakRssMb)} MB; simulator received ${stats.received}, sent ${stats.sent}`,
+          `  ${name} ${r === 0 ? 'warm-up' : `run ${r}`}: floor ${round(fb.ms)} ms (window ${args.window}, ${figures(fb)}) / ${round(fu.ms)} ms (unbounded, ${figures(fu)}), ` +
+            (fc ? `over our Connection ${round(fc.ms)} ms (window ${args.window}, ${figures(fc)}), ` : '') +
+            `ours ${round(o.ms)} ms (${figures(o)}), event loop p99 ${round(o.eventLoopP99Ms, 1)} ms, rss ${round(o.peakRssMb)} MB; simulator received ${stats.received}, sent ${stats.sent}`,
         );
         if (r === 0) continue;
         bounded.push(fb.ms);

@@ -21,6 +21,7 @@ import { Connection } from '../nodes/transport/connection';
 import { PLATFORM_SUBSCRIPTION, type DeviceRef } from '../nodes/protocol/topics';
 import { collectGarbage, ProcessMonitor, type RunFigures } from './measure';
 import type { FloorOp, Scenario } from './scenarios';
+import { subscribedConnection } from './connection-ready';
 
 export interface FloorResult extends RunFigures {
   ms: number;
@@ -57,24 +58,16 @@ function connectMqtt(url: string): Promise<FloorLink> {
 }
 
 /** Our Connection, as the platform uses it: publishes as promises, one write a turn, its inbound turn limit. */
-function connectConnection(url: string): Promise<FloorLink> {
+async function connectConnection(url: string): Promise<FloorLink> {
   const conn = new Connection({ url, clientId: floorClientId(), protocolVersion: 4, reconnectPeriod: 0, keepalive: 120 });
   let handler: (topic: string, payload: Buffer) => void = () => undefined;
   conn.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => handler(topic, payload));
-  return new Promise((resolve, reject) => {
-    conn.client.once('error', reject);
-    conn.client.once('connect', () =>
-      // once more with a callback: the Connection does not wait for its SUBACK
-      conn.client.subscribe(PLATFORM_SUBSCRIPTION, { qos: 1 }, (err) => {
-        if (err) return reject(err);
-        resolve({
-          publish: (topic, payload) => void conn.publish(topic, payload, 1).catch(() => undefined),
-          onMessage: (h) => (handler = h),
-          close: () => conn.close(3000),
-        });
-      }),
-    );
-  });
+  await subscribedConnection(conn, 15_000);
+  return {
+    publish: (topic, payload) => void conn.publish(topic, payload, 1).catch(() => undefined),
+    onMessage: (h) => (handler = h),
+    close: () => conn.close(3000),
+  };
 }
 
 export async function runFloor(

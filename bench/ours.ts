@@ -14,28 +14,10 @@ import { collectGarbage, ProcessMonitor, type RunFigures } from './measure';
 import { requestBody, ROLLOUT_WAVE, BENCH_TYPE, type Scenario } from './scenarios';
 import { RolloutManager } from '../nodes/platform/rollout/rollout-manager';
 import type { Simulator } from './sim-handle';
+import { subscribedConnection } from './connection-ready';
 
 export interface OursResult extends RunFigures {
   ms: number;
-}
-
-function connected(conn: Connection, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`platform connection: ${conn.lastError ?? 'not connected'} after ${timeoutMs} ms`)), timeoutMs);
-    conn.client.once('connect', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
-}
-
-/**
- * The Connection subscribes on connect without waiting for the SUBACK; the same filter is
- * subscribed once more here with a callback (a broker replaces an identical subscription) so the
- * manage phase starts only once the broker delivers to us.
- */
-function subscribed(conn: Connection): Promise<void> {
-  return new Promise((resolve, reject) => conn.client.subscribe(PLATFORM_SUBSCRIPTION, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
 }
 
 export async function runOurs(
@@ -54,8 +36,7 @@ export async function runOurs(
   platform.on('invalid', (err, info) => invalid.push(`${info.topic}: ${err.message}`));
   try {
     conn.subscribe(PLATFORM_SUBSCRIPTION, 1, (topic, payload) => platform.handleMessage(topic, payload));
-    await connected(conn, 15_000);
-    await subscribed(conn);
+    await subscribedConnection(conn, 15_000);
 
     // the fleet manages (not timed)
     await new Promise<void>((resolve, reject) => {

@@ -84,7 +84,8 @@ export class RequestRecovery extends RequestEngine {
   override handleManage(device: DeviceRef): void {
     const set = this.active.get(deviceKey(device));
     if (set) {
-      for (const exec of [...set]) {
+      // asking again and observing only publish: no execution leaves the set here
+      for (const exec of set) {
         const reqId = this.mayBeLost.get(exec);
         if (reqId !== undefined && exec.reqId === reqId) this.askAgain(exec);
         else if (reqId !== undefined) this.mayBeLost.delete(exec);
