@@ -77,9 +77,10 @@ export class Platform extends EventEmitter<PlatformEvents> {
    * client needs to parse it (docs/protocol.md §7.14).
    */
   private answer(device: DeviceRef, reqId: string, rc: number, message?: string): void {
-    const body: Record<string, unknown> = { reqId, rc };
-    if (message) body.message = message.length > ANSWER_MESSAGE_CHARS ? `${message.slice(0, ANSWER_MESSAGE_CHARS)}…` : message;
-    this.publish(platformTopic(PlatformPath.response, device), JSON.stringify(body)).catch(() => undefined);
+    // written as JSON.stringify({reqId, rc, message}) would write it, the reqId (the device's text) escaped
+    let body = `{"reqId":${JSON.stringify(reqId)},"rc":${rc}`;
+    if (message) body += `,"message":${JSON.stringify(message.length > ANSWER_MESSAGE_CHARS ? `${message.slice(0, ANSWER_MESSAGE_CHARS)}…` : message)}`;
+    this.publish(platformTopic(PlatformPath.response, device), `${body}}`).catch(() => undefined);
   }
 
   handleMessage(topic: string, payload: Buffer | string): void {

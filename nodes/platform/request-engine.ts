@@ -16,6 +16,7 @@ import { RequestStatus, stepsFor, cancelObservationBody, observedFirmware, type 
 import { MgmtRequest, newExecution, type DeviceExecution } from './management-request';
 import { Deadlines } from './deadlines';
 import { Clock } from './clock';
+import { ReqIds } from './req-ids';
 import { admit, InitiateError, type InitiateOptions } from './request-admission';
 import { reusedReqIdAnswer, recordAnswer } from './answer-quirks';
 import type { Registry } from './registry';
@@ -27,7 +28,8 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   protected readonly clock: Clock;
   protected readonly requests = new Map<string, MgmtRequest>();
   protected readonly pending = new Map<string, DeviceExecution>();
-  protected readonly active = new Map<string, Set<DeviceExecution>>();
+  /** each device's running executions (mostly one: an array costs less than a Set per device) */
+  protected readonly active = new Map<string, DeviceExecution[]>();
   protected readonly firmwareBusy = new Map<string, DeviceExecution>();
   /** the per-device deadlines, paused while the broker is away (deadlines.ts) */
   protected readonly deadlines: Deadlines;
@@ -38,6 +40,8 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   /** releaseSlot is starting the next execution (see there) */
   private refilling = false;
   private closed = false;
+  /** the reqIds of the exchanges this engine sends (req-ids.ts) */
+  protected readonly reqIds = new ReqIds();
 
   constructor(
     protected readonly registry: Registry,
@@ -86,9 +90,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
         if (previous) this.finish(previous, 'cancelled', RequestStatus.FAILURE, undefined, `overridden by request ${req.id}`);
         this.firmwareBusy.set(k, exec);
       }
-      let set = this.active.get(k);
-      if (!set) this.active.set(k, (set = new Set()));
-      set.add(exec);
+      this.addActive(k, exec);
       this.queue.push(exec);
     }
     this.requests.set(req.id, req);
@@ -101,6 +103,13 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     });
     this.schedulePump();
     return req;
+  }
+
+  /** `exec` is one of its device's running executions */
+  protected addActive(key: string, exec: DeviceExecution): void {
+    const list = this.active.get(key);
+    if (list) list.push(exec);
+    else this.active.set(key, [exec]);
   }
 
   // ------------------------------------------------------------------ the window
@@ -179,7 +188,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   }
 
   protected send(exec: DeviceExecution, step: ExchangeStep): void {
-    const reqId = randomUUID();
+    const reqId = this.reqIds.next();
     exec.reqId = reqId;
     this.pending.set(reqId, exec);
     if (step.firmwareView) {
@@ -188,7 +197,8 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
       exec.sawInProgress = false;
       exec.sawDownloading = false;
     }
-    const payload = JSON.stringify({ reqId, ...(step.body ? step.body(this.context(exec)) : {}) });
+    // a reqId of ours needs no escaping: a step without a body is written as JSON.stringify would
+    const payload = step.body ? JSON.stringify({ reqId, ...step.body(this.context(exec)) }) : `{"reqId":"${reqId}"}`;
     exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
     // kept until answered: sent again with the same reqId when the broker may have lost it
     const sent = (exec.sent = { topic: platformTopic(step.path, exec), payload, acked: false as boolean });
@@ -270,16 +280,17 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     if (exec.reqId) this.pending.delete(exec.reqId);
     exec.reqId = undefined;
     this.releaseSlot(exec);
-    const set = this.active.get(exec.key);
-    if (set) {
-      set.delete(exec);
-      if (set.size === 0) this.active.delete(exec.key);
+    const list = this.active.get(exec.key);
+    const i = list ? list.indexOf(exec) : -1;
+    if (i >= 0) {
+      list!.splice(i, 1);
+      if (list!.length === 0) this.active.delete(exec.key);
     }
     if (this.firmwareBusy.get(exec.key) === exec) this.firmwareBusy.delete(exec.key);
     // a failed or abandoned firmware step leaves no observation behind (docs/protocol.md §3.9)
     const step = this.currentStep(exec);
     if (exec.observing && outcome !== 'success' && !(step?.kind === 'exchange' && step.observation === 'close')) {
-      this.publish(platformTopic(PlatformPath.cancel, exec), JSON.stringify({ reqId: randomUUID(), ...cancelObservationBody() })).catch(() => undefined);
+      this.publish(platformTopic(PlatformPath.cancel, exec), JSON.stringify({ reqId: this.reqIds.next(), ...cancelObservationBody() })).catch(() => undefined);
     }
     exec.complete = true;
     exec.outcome = outcome;
@@ -394,10 +405,10 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     this.advanceOnManage(this.active.get(deviceKey(device)));
   }
 
-  /** The executions of the device that managed (`set`, its entry in `active`) waiting for that manage move on. */
-  protected advanceOnManage(set: Set<DeviceExecution> | undefined): void {
-    if (!set) return;
-    for (const exec of [...set]) {
+  /** The executions of the device that managed (`list`, its entry in `active`) waiting for that manage move on. */
+  protected advanceOnManage(list: DeviceExecution[] | undefined): void {
+    if (!list) return;
+    for (const exec of [...list]) {
       const step = this.currentStep(exec);
       if (step?.kind === 'wait' && step.event === 'manage') this.advance(exec);
     }
@@ -405,9 +416,9 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
 
   /** A notified mgmt.firmware change (one field or several), merged into each active execution. */
   handleFirmwareNotify(device: DeviceRef, value: Partial<FirmwareAttributes>): void {
-    const set = this.active.get(deviceKey(device));
-    if (!set) return;
-    for (const exec of [...set]) {
+    const list = this.active.get(deviceKey(device));
+    if (!list) return;
+    for (const exec of [...list]) {
       if (!exec.request.plan.firmware) continue;
       const step = this.currentStep(exec);
       if (!step) continue;

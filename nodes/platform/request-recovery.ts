@@ -19,7 +19,6 @@
  * notifies is observed again. A request whose own timeout ran out while the platform was down
  * ends its running devices as "platform restarted".
  */
-import { randomUUID } from 'node:crypto';
 import { deviceKey, platformTopic, PlatformPath, type DeviceRef } from '../protocol/topics';
 import type { DmResponse } from '../protocol/messages';
 import { FirmwareState, UpdateStatus } from '../protocol/rc';
@@ -69,8 +68,8 @@ export class RequestRecovery extends RequestEngine {
       if (exec.complete || exec.reqId !== reqId) this.mayBeLost.delete(exec);
       else if (exec.sent?.acked) this.askAgain(exec);
     }
-    for (const set of this.active.values()) {
-      for (const exec of set) {
+    for (const list of this.active.values()) {
+      for (const exec of list) {
         const step = this.currentStep(exec);
         if (step?.kind === 'wait' && step.event === 'notify') this.resync(exec);
       }
@@ -82,10 +81,10 @@ export class RequestRecovery extends RequestEngine {
    * (a device that came back after the platform did missed it), a firmware wait observes again.
    */
   override handleManage(device: DeviceRef): void {
-    const set = this.active.get(deviceKey(device));
-    if (set) {
-      // asking again and observing only publish: no execution leaves the set here
-      for (const exec of set) {
+    const list = this.active.get(deviceKey(device));
+    if (list) {
+      // asking again and observing only publish: no execution leaves the list here
+      for (const exec of list) {
         const reqId = this.mayBeLost.get(exec);
         if (reqId !== undefined && exec.reqId === reqId) this.askAgain(exec);
         else if (reqId !== undefined) this.mayBeLost.delete(exec);
@@ -93,7 +92,7 @@ export class RequestRecovery extends RequestEngine {
         if (step?.kind === 'wait' && step.event === 'notify') this.resync(exec);
       }
     }
-    this.advanceOnManage(set);
+    this.advanceOnManage(list);
   }
 
   protected override send(exec: DeviceExecution, step: Parameters<RequestEngine['send']>[1]): void {
@@ -135,7 +134,7 @@ export class RequestRecovery extends RequestEngine {
 
   /** Observe mgmt.firmware to learn where the device is (its answer is judged in handleResponse). */
   private resync(exec: DeviceExecution): void {
-    const reqId = randomUUID();
+    const reqId = this.reqIds.next();
     this.resyncs.set(reqId, exec);
     const body = JSON.stringify({ reqId, d: { fields: [{ field: 'mgmt.firmware' }] } });
     this.publish(platformTopic(PlatformPath.observe, exec), body).catch(() => this.resyncs.delete(reqId));
@@ -254,9 +253,7 @@ export class RequestRecovery extends RequestEngine {
 
   /** One running device of a resumed request, back on course (see the header). */
   private restart(exec: DeviceExecution): void {
-    let set = this.active.get(exec.key);
-    if (!set) this.active.set(exec.key, (set = new Set()));
-    set.add(exec);
+    this.addActive(exec.key, exec);
     if (exec.request.plan.firmware) this.firmwareBusy.set(exec.key, exec);
     const step = this.currentStep(exec);
     if (step?.kind === 'wait') {
