@@ -51,6 +51,25 @@ function logEntryChars(e: StoredLogEntry): number {
   return e.message.length + (e.logData?.length ?? 0) + e.timestamp.length + 64;
 }
 
+function hasKeys(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
+}
+
+/** Two flat records with the same keys and the same (===) value under each. */
+function sameValues(a: object, b: object): boolean {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in y) {
+    if (!Object.hasOwn(y, k)) continue;
+    if (!Object.hasOwn(x, k) || x[k] !== y[k]) return false;
+    n++;
+  }
+  for (const k in x) if (Object.hasOwn(x, k)) n--;
+  return n === 0;
+}
+
 export interface RegistryEvents {
   /** a device was created, managed, unmanaged, changed or removed */
   change: [record: DeviceRecord | undefined, key: string];
@@ -160,8 +179,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     } else {
       delete rec.dormantDateTime;
     }
-    rec.supports = normalizeSupports(d.supports);
-    if (d.deviceInfo && Object.keys(d.deviceInfo).length > 0) rec.deviceInfo = { ...d.deviceInfo };
+    // a device manages again on every connect, mostly with what it said before: what is unchanged
+    // keeps its stored object (a new copy each time outlived the collector's young generation)
+    const supports = normalizeSupports(d.supports);
+    if (!sameValues(rec.supports, supports)) rec.supports = supports;
+    if (d.deviceInfo && hasKeys(d.deviceInfo) && !sameValues(rec.deviceInfo, d.deviceInfo)) rec.deviceInfo = { ...d.deviceInfo };
     if (d.metadata) rec.metadata = d.metadata;
     this.scheduleDormancy(rec);
     this.emit('manage', rec);

@@ -286,7 +286,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
       list!.splice(i, 1);
       if (list!.length === 0) this.active.delete(exec.key);
     }
-    if (this.firmwareBusy.get(exec.key) === exec) this.firmwareBusy.delete(exec.key);
+    if (exec.request.plan.firmware && this.firmwareBusy.get(exec.key) === exec) this.firmwareBusy.delete(exec.key);
     // a failed or abandoned firmware step leaves no observation behind (docs/protocol.md §3.9)
     const step = this.currentStep(exec);
     if (exec.observing && outcome !== 'success' && !(step?.kind === 'exchange' && step.observation === 'close')) {
@@ -375,7 +375,8 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     const step = this.currentStep(exec);
     if (!step || step.kind !== 'exchange') return false;
     this.pending.delete(exec.reqId);
-    recordAnswer(exec, exec.reqId, resp.rc, step.name);
+    // kept only for a later exchange of the same execution to recognise (answer-quirks.ts)
+    if (this.exchangeFollows(exec)) recordAnswer(exec, exec.reqId, resp.rc, step.name);
     exec.reqId = undefined;
     exec.rc = resp.rc;
     exec.message = resp.message;
@@ -392,6 +393,13 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     if (step.observation === 'close') exec.observing = false;
     this.advance(exec);
     return true;
+  }
+
+  /** a step after the current one is an exchange (a reboot's is not: it waits for the manage) */
+  private exchangeFollows(exec: DeviceExecution): boolean {
+    const steps = exec.request.steps;
+    for (let i = exec.step + 1; i < steps.length; i++) if (steps[i].kind === 'exchange') return true;
+    return false;
   }
 
   /** The name of the exchange an execution waits on, as a person reads it ("firmware/update", "observe"). */

@@ -54,6 +54,23 @@ describe('platform/registry', () => {
     assert.deepEqual(reg.get(T)!.metadata, {});
   });
 
+  it('a manage that repeats deviceInfo and supports keeps what is stored; one key more, less or changed replaces it', () => {
+    reg.manage(T, { deviceInfo: { model: 'a', fwVersion: '1' }, supports: { deviceActions: true } });
+    const first = reg.get(T)!;
+    const [info, supports] = [first.deviceInfo, first.supports];
+    reg.manage(T, { deviceInfo: { fwVersion: '1', model: 'a' }, supports: { deviceActions: 1 } });
+    assert.equal(reg.get(T)!.deviceInfo, info, 'the same values in another order: the stored object stays');
+    assert.equal(reg.get(T)!.supports, supports, 'deviceActions 1 is deviceActions true');
+    for (const next of [{ model: 'a' }, { model: 'a', fwVersion: '1', serialNumber: 's' }, { model: 'a', fwVersion: '2' }]) {
+      reg.manage(T, { deviceInfo: next, supports: { deviceActions: true } });
+      assert.deepEqual(reg.get(T)!.deviceInfo, next);
+    }
+    reg.manage(T, { deviceInfo: { model: 'a', fwVersion: '2' }, supports: { deviceActions: true, firmwareActions: true } });
+    assert.deepEqual(reg.get(T)!.supports, { deviceActions: true, firmwareActions: true });
+    reg.manage(T, { deviceInfo: { model: 'a', fwVersion: '2' } });
+    assert.deepEqual(reg.get(T)!.supports, {}, 'a manage without supports supports nothing');
+  });
+
   it('location is a complete set each time: an omitted optional value is deleted', () => {
     reg.manage(T, {});
     reg.setLocation(T, { latitude: 1, longitude: 2, elevation: 3, accuracy: 4 });
