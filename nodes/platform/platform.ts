@@ -104,7 +104,7 @@ export class Platform extends EventEmitter<PlatformEvents> {
       return;
     }
     try {
-      this.dispatch(parsed.name, device, data);
+      this.dispatch(parsed.name, device, data, payload.length);
     } catch (err) {
       if (err instanceof ValidationError) this.reject(device, topic, raw(), data, err, parsed.name === 'response');
       else this.reject(device, topic, raw(), data, new ValidationError(`internal error: ${(err as Error).message}`));
@@ -118,7 +118,8 @@ export class Platform extends EventEmitter<PlatformEvents> {
     this.emit('invalid', err, { topic, payload: raw, device });
   }
 
-  private dispatch(name: string, device: DeviceRef, data: unknown): void {
+  /** `chars`: the payload's length (bytes or characters), at least that of its text */
+  private dispatch(name: string, device: DeviceRef, data: unknown, chars: number): void {
     const reg = this.registry;
     switch (name) {
       case 'response': {
@@ -129,9 +130,11 @@ export class Platform extends EventEmitter<PlatformEvents> {
       }
       case 'manage': {
         const m = check('manage', data);
-        // nothing of a manage is kept unless all of it fits the record's bounds
-        storedWithin('d.metadata', m.d?.metadata, this.bounds.metadataBytes);
-        storedWithin('d.deviceInfo', m.d?.deviceInfo, this.bounds.deviceInfoBytes);
+        // nothing of a manage is kept unless all of it fits the record's bounds. A part written as JSON
+        // is at most 5.25 times as long as the text it was parsed from (strings and keys never grow; a
+        // number such as 1e20 is written out in 21 characters): a short manage needs no measuring
+        if (chars * 6 > this.bounds.metadataBytes) storedWithin('d.metadata', m.d?.metadata, this.bounds.metadataBytes);
+        if (chars * 6 > this.bounds.deviceInfoBytes) storedWithin('d.deviceInfo', m.d?.deviceInfo, this.bounds.deviceInfoBytes);
         reg.manage(device, m.d ?? {});
         this.answer(device, m.reqId, RC.OK);
         this.emit('deviceRequest', name, device, RC.OK);

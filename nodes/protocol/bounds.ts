@@ -95,16 +95,21 @@ export function checkBounds(value: unknown, bounds: Partial<Bounds> = {}): void 
   if (!within(value, b)) firstBreak(value, b);
 }
 
-/** the stacks of `within`, reused: it runs for every inbound message and never re-enters itself */
-const pending: object[] = [];
+/**
+ * The stacks of `within`, reused: it runs for every inbound message and never re-enters itself. Their
+ * length is never set back (that gives their storage up, to be allocated again by the next message):
+ * `top` says how much is in use, and a slot is emptied as it is taken.
+ */
+const pending: (object | undefined)[] = [];
 const depths: number[] = [];
+let top = 0;
 
 /** A string within its bound; an object or array is pushed to be walked at `depth + 1`. */
 function leafWithin(item: unknown, depth: number, b: Bounds): boolean {
   if (typeof item === 'string') return item.length <= b.stringLength;
   if (item !== null && typeof item === 'object') {
-    pending.push(item);
-    depths.push(depth + 1);
+    pending[top] = item;
+    depths[top++] = depth + 1;
   }
   return true;
 }
@@ -114,18 +119,19 @@ function within(value: unknown, b: Bounds): boolean {
   if (value === null || typeof value !== 'object') return typeof value !== 'string' || value.length <= b.stringLength;
   const ok = walkWithin(value, b);
   // nothing of this message stays reachable from the reused stacks
-  pending.length = 0;
-  depths.length = 0;
+  while (top > 0) pending[--top] = undefined;
   return ok;
 }
 
 function walkWithin(value: object, b: Bounds): boolean {
-  pending.push(value);
-  depths.push(0);
+  pending[0] = value;
+  depths[0] = 0;
+  top = 1;
   let values = 1;
-  while (pending.length > 0) {
-    const v = pending.pop() as Record<string, unknown>;
-    const depth = depths.pop()!;
+  while (top > 0) {
+    const v = pending[--top] as Record<string, unknown>;
+    pending[top] = undefined;
+    const depth = depths[top];
     if (depth >= b.depth) return false;
     if (Array.isArray(v)) {
       if (v.length > b.itemsPerArray) return false;
