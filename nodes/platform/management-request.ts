@@ -13,6 +13,8 @@ export interface DeviceExecution {
   readonly deviceId: string;
   readonly key: string;
   readonly request: MgmtRequest;
+  /** its position in request.executions (set by MgmtRequest.add) */
+  index: number;
   status: RequestStatusCode;
   complete: boolean;
   outcome?: Outcome;
@@ -115,6 +117,7 @@ export class MgmtRequest {
   }
 
   add(exec: DeviceExecution): void {
+    exec.index = this.executions.length;
     this.executions.push(exec);
     this.byKey.set(exec.key, exec);
     this.counts.total++;
@@ -182,6 +185,7 @@ export function newExecution(d: DeviceRef, key: string, req: MgmtRequest, nowIso
     deviceId: d.deviceId,
     key,
     request: req,
+    index: -1,
     status: RequestStatus.IN_PROGRESS,
     complete: false,
     step: 0,

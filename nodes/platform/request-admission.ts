@@ -45,6 +45,8 @@ export interface Admission {
   parameterMap: Record<string, string>;
   /** by device key: the devices that fail on their own, unpublished */
   refusals: Map<string, Refusal>;
+  /** the key of each device of the body, in its order (built once: three uses a device) */
+  keys: string[];
 }
 
 /**
@@ -69,9 +71,9 @@ export function admit(body: unknown, registry: Registry, firmwareBusy: ReadonlyM
     }
     parameterMap[p.name] = p.value;
   }
+  const keys = b.devices.map(deviceKey);
   const seen = new Set<string>();
-  for (const d of b.devices) {
-    const k = deviceKey(d);
+  for (const k of keys) {
     if (seen.has(k)) throw new InitiateError(`invalid request: device ${k} is listed twice`, 400);
     seen.add(k);
   }
@@ -87,8 +89,9 @@ export function admit(body: unknown, registry: Registry, firmwareBusy: ReadonlyM
   const unknown: DeviceRef[] = [];
   const unable: DeviceRef[] = [];
   const busy: DeviceRef[] = [];
-  for (const d of b.devices) {
-    const k = deviceKey(d);
+  for (let i = 0; i < keys.length; i++) {
+    const d = b.devices[i];
+    const k = keys[i];
     const rec = registry.getByKey(k);
     if (!rec) {
       unknown.push(d);
@@ -119,5 +122,5 @@ export function admit(body: unknown, registry: Registry, firmwareBusy: ReadonlyM
         busy,
       );
   }
-  return { body: b, plan, parameterMap, refusals };
+  return { body: b, plan, parameterMap, refusals, keys };
 }

@@ -68,15 +68,15 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
    */
   initiate(body: unknown, opts: InitiateOptions = {}): MgmtRequest {
     if (this.closed) throw new InitiateError('the platform is closed', 400);
-    const { body: b, plan, parameterMap, refusals } = admit(body, this.registry, this.firmwareBusy, opts);
+    const { body: b, plan, parameterMap, refusals, keys } = admit(body, this.registry, this.firmwareBusy, opts);
     const nowIso = this.clock.iso();
     const timeoutMs = opts.timeoutMs ?? (b.timeout !== undefined ? b.timeout * 1000 : this.options.requestTimeoutMs);
     const steps = stepsFor(plan, parameterMap, this.options.alwaysSendFirmwareUpdate);
     const req = new MgmtRequest(randomUUID(), b.action, b.parameters ?? [], parameterMap, plan, steps, timeoutMs, opts.origin ?? 'api', nowIso);
     const refused: DeviceExecution[] = [];
-    for (const d of b.devices) {
-      const k = deviceKey(d);
-      const exec = newExecution(d, k, req, nowIso);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      const exec = newExecution(b.devices[i], k, req, nowIso);
       req.add(exec);
       const refusal = refusals.get(k);
       if (refusal) {

@@ -202,7 +202,8 @@ export function normalizeResponse(r: WireResponse): DmResponse {
 export function normalizeSupports(s: Record<string, unknown> | undefined): Supports {
   const out: Supports = {};
   if (!s) return out;
-  for (const [k, v] of Object.entries(s)) out[k] = v === true || v === 1;
+  // for...in: no list of pairs for every manage (the schema made `s` a plain object of own keys)
+  for (const k in s) if (Object.hasOwn(s, k)) out[k] = s[k] === true || s[k] === 1;
   return out;
 }
 

@@ -98,24 +98,28 @@ export interface ParsedTopic {
  * malformed scope. `name` is undefined for a path the protocol does not define.
  */
 export function parseTopic(topic: string): ParsedTopic | undefined {
+  // read in place, no piece cut out that is not kept: every inbound message comes through here
   const slash = topic.indexOf('/');
-  if (slash < 0) return undefined;
-  const root = topic.slice(0, slash);
-  if (root !== DEVICE_ROOT && root !== PLATFORM_ROOT) return undefined;
-  let rest = topic.slice(slash + 1);
+  let root: Root;
+  if (slash === DEVICE_ROOT.length && topic.startsWith(DEVICE_ROOT)) root = DEVICE_ROOT;
+  else if (slash === PLATFORM_ROOT.length && topic.startsWith(PLATFORM_ROOT)) root = PLATFORM_ROOT;
+  else return undefined;
+  let pathStart = slash + 1;
   let device: DeviceRef | undefined;
-  if (rest.startsWith('type/')) {
-    // type / T / id / D / path... (read in place: every inbound message comes through here)
-    const typeEnd = rest.indexOf('/', 5);
-    if (typeEnd < 0 || !rest.startsWith('id/', typeEnd + 1)) return undefined;
-    const idEnd = rest.indexOf('/', typeEnd + 4);
+  if (topic.startsWith('type/', pathStart)) {
+    // type / T / id / D / path...
+    const typeStart = pathStart + 5;
+    const typeEnd = topic.indexOf('/', typeStart);
+    if (typeEnd < 0 || !topic.startsWith('id/', typeEnd + 1)) return undefined;
+    const idEnd = topic.indexOf('/', typeEnd + 4);
     if (idEnd < 0) return undefined;
-    const typeId = rest.slice(5, typeEnd);
-    const deviceId = rest.slice(typeEnd + 4, idEnd);
+    const typeId = topic.slice(typeStart, typeEnd);
+    const deviceId = topic.slice(typeEnd + 4, idEnd);
     if (!isValidId(typeId) || !isValidId(deviceId)) return undefined;
     device = { typeId, deviceId };
-    rest = rest.slice(idEnd + 1);
+    pathStart = idEnd + 1;
   }
+  const rest = topic.slice(pathStart);
   const parsed: ParsedTopic = { root, device, path: rest };
   if (root === DEVICE_ROOT) {
     parsed.name = DEVICE_PATHS.get(rest);

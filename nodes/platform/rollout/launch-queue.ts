@@ -14,15 +14,15 @@ import type { DeviceEntry, WaveData } from './state';
 export const LAUNCH_PER_TURN = 1000;
 
 /** The management requests of a batch: at most 5,000 devices each, of one type when the action wants it. */
-export function requestsOf(batch: DeviceEntry[], oneType: boolean): DeviceEntry[][] {
-  const groups = new Map<string, DeviceEntry[]>();
-  for (const e of batch) {
-    const k = oneType ? e.typeId : '';
+export function requestsOf(batch: number[], devices: DeviceEntry[], oneType: boolean): number[][] {
+  const groups = new Map<string, number[]>();
+  for (const i of batch) {
+    const k = oneType ? devices[i].typeId : '';
     let g = groups.get(k);
     if (!g) groups.set(k, (g = []));
-    g.push(e);
+    g.push(i);
   }
-  const out: DeviceEntry[][] = [];
+  const out: number[][] = [];
   for (const g of groups.values()) for (let i = 0; i < g.length; i += MAX_DEVICES) out.push(g.slice(i, i + MAX_DEVICES));
   return out;
 }
@@ -65,21 +65,23 @@ export class LaunchQueue {
     this.retries = [];
   }
 
-  /** Up to `budget` pending devices due at `now`. */
-  take(budget: number, now: number, w: WaveData): DeviceEntry[] {
-    const out: DeviceEntry[] = [];
+  /** Up to `budget` pending devices due at `now`, by index. */
+  take(budget: number, now: number, w: WaveData): number[] {
+    const out: number[] = [];
     let head = 0;
     while (budget > out.length && head < this.retries.length) {
-      const e = this.devices[this.retries[head]];
+      const i = this.retries[head];
+      const e = this.devices[i];
       if (e.state === 'pending' && (e.retryAt ?? 0) > now) break;
       head++;
-      if (e.state === 'pending') out.push(e);
+      if (e.state === 'pending') out.push(i);
     }
     if (head) this.retries.splice(0, head);
     const end = w.start + w.size;
     while (budget > out.length && this.cursor < end) {
-      const e = this.devices[this.cursor++];
-      if (e.state === 'pending' && e.attempts === 0) out.push(e);
+      const i = this.cursor++;
+      const e = this.devices[i];
+      if (e.state === 'pending' && e.attempts === 0) out.push(i);
     }
     return out;
   }

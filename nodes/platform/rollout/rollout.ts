@@ -5,7 +5,7 @@
  * the engine's per-device results into retries, verifications, set-aside devices, abort decisions
  * and gates. Every piece of its state is the plain data of state.ts, so it can stop and resume.
  */
-import { deviceKey } from '../../protocol/topics';
+import { deviceKey, type DeviceRef } from '../../protocol/topics';
 import { planFor } from '../plans';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
 import type { DeviceRecord } from '../registry';
@@ -28,6 +28,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export class Rollout {
   readonly index = new Map<string, number>();
   private readonly requests = new Map<string, MgmtRequest>();
+  /**
+   * by request id: the index in data.devices of each of its executions, in order (exec.index), so
+   * that a device finishing is found without a search through the whole rollout
+   */
+  private readonly entriesOf = new Map<string, number[]>();
   private readonly verifyTimers = new KeyedTimers();
   private readonly queue: LaunchQueue;
   private inFlight = 0;
@@ -64,19 +69,17 @@ export class Rollout {
     const d = this.data;
     const finishedMeanwhile: [MgmtRequest, DeviceExecution][] = [];
     this.queue.wave(d.waves[d.currentWave]);
+    // the whole index first: a request followed maps all its executions at once (follow)
+    d.devices.forEach((e, i) => this.index.set(deviceKey(e), i));
     d.devices.forEach((e, i) => {
       const key = deviceKey(e);
-      this.index.set(key, i);
       if (e.state === 'inProgress' && !e.verifying) {
         // the engine took up its own requests after a restart: follow them rather than launch again
         const req = e.reqId ? this.ctx.engine.get(e.reqId) : undefined;
         const exec = req?.byKey.get(key);
         if (req && exec) {
           this.inFlight++;
-          if (!this.requests.has(req.id)) {
-            this.requests.set(req.id, req);
-            this.ctx.track(req, this);
-          }
+          if (!this.requests.has(req.id)) this.follow(req);
           if (exec.complete) finishedMeanwhile.push([req, exec]);
           return;
         }
@@ -124,15 +127,15 @@ export class Rollout {
     this.waker.stop();
     this.verifyTimers.clearAll();
     this.requests.clear();
+    this.entriesOf.clear();
   }
 
   // ------------------------------------------------------------------ what the engine and devices say
 
   /** One device of one of this rollout's requests finished. */
   onDeviceComplete(req: MgmtRequest, exec: DeviceExecution): void {
-    if (!this.requests.has(req.id)) return;
-    const i = this.index.get(exec.key);
-    if (i === undefined) return;
+    const i = this.entriesOf.get(req.id)?.[exec.index];
+    if (i === undefined || i < 0) return;
     const e = this.data.devices[i];
     if (e.state !== 'inProgress' || e.verifying || e.reqId !== req.id) return;
     this.inFlight--;
@@ -155,6 +158,7 @@ export class Rollout {
 
   onRequestComplete(req: MgmtRequest): void {
     this.requests.delete(req.id);
+    this.entriesOf.delete(req.id);
   }
 
   /** A manage: a device verifying its firmware reports its version (deviceInfo.fwVersion). */
@@ -413,35 +417,50 @@ export class Rollout {
     if (next !== Infinity) this.waker.in(Math.max(next, 1));
   }
 
-  private send(batch: DeviceEntry[], now: number): void {
+  private send(batch: number[], now: number): void {
     const d = this.data;
     launched(d.pace, d.definition.rate, batch.length);
-    for (const chunk of requestsOf(batch, this.oneType)) {
-      for (const e of chunk) {
+    for (const chunk of requestsOf(batch, d.devices, this.oneType)) {
+      const devices: DeviceRef[] = [];
+      for (const i of chunk) {
+        const e = d.devices[i];
         e.attempts++;
         e.retryAt = undefined;
         e.rc = undefined;
         e.reason = undefined;
         this.move(e, 'inProgress');
         this.inFlight++;
+        devices.push({ typeId: e.typeId, deviceId: e.deviceId });
       }
-      const body: Record<string, unknown> = { action: d.definition.action, devices: chunk.map((e) => ({ typeId: e.typeId, deviceId: e.deviceId })) };
+      const body: Record<string, unknown> = { action: d.definition.action, devices };
       if (d.definition.parameters) body.parameters = d.definition.parameters;
       if (d.definition.timeout !== undefined) body.timeout = d.definition.timeout;
       try {
         const req = this.ctx.engine.initiate(body, { origin: `rollout:${this.id}` });
-        for (const e of chunk) e.reqId = req.id;
+        for (const i of chunk) d.devices[i].reqId = req.id;
+        // the engine made one execution per device, in the order of the body
         this.requests.set(req.id, req);
+        this.entriesOf.set(req.id, chunk);
         this.ctx.track(req, this);
       } catch (err) {
-        for (const e of chunk) {
+        for (const i of chunk) {
           this.inFlight--;
-          e.reqId = undefined;
-          this.failed(this.index.get(deviceKey(e))!, 'failure', (err as Error).message);
+          d.devices[i].reqId = undefined;
+          this.failed(i, 'failure', (err as Error).message);
         }
       }
     }
     d.updatedDateTime = iso(now);
+  }
+
+  /** Follow a request the engine took up again after a restart. */
+  private follow(req: MgmtRequest): void {
+    this.requests.set(req.id, req);
+    this.entriesOf.set(
+      req.id,
+      req.executions.map((x) => this.index.get(x.key) ?? -1),
+    );
+    this.ctx.track(req, this);
   }
 
   counts(): Counts {
