@@ -41,9 +41,20 @@ export function reusedReqIdAnswer(
   return { exec: pending, quirk: `answered ${step} with the reqId of its earlier ${earlier.step}` };
 }
 
-/** Remember an answered exchange (bounded: an action has at most a handful of exchanges). */
+/**
+ * Remember an answered exchange (bounded: an action has at most a handful of exchanges), when a
+ * later exchange of the same execution could be answered with its reqId (a reboot's could not).
+ */
 export function recordAnswer(exec: DeviceExecution, reqId: string, rc: number, step: string): void {
+  if (!exchangeFollows(exec)) return;
   const list = (exec.answered ??= []);
   if (list.length >= 8) list.shift();
   list.push({ reqId, rc, step });
+}
+
+/** a step after the current one is an exchange */
+function exchangeFollows(exec: DeviceExecution): boolean {
+  const steps = exec.request.steps;
+  for (let i = exec.step + 1; i < steps.length; i++) if (steps[i].kind === 'exchange') return true;
+  return false;
 }

@@ -375,8 +375,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     const step = this.currentStep(exec);
     if (!step || step.kind !== 'exchange') return false;
     this.pending.delete(exec.reqId);
-    // kept only for a later exchange of the same execution to recognise (answer-quirks.ts)
-    if (this.exchangeFollows(exec)) recordAnswer(exec, exec.reqId, resp.rc, step.name);
+    recordAnswer(exec, exec.reqId, resp.rc, step.name);
     exec.reqId = undefined;
     exec.rc = resp.rc;
     exec.message = resp.message;
@@ -393,13 +392,6 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     if (step.observation === 'close') exec.observing = false;
     this.advance(exec);
     return true;
-  }
-
-  /** a step after the current one is an exchange (a reboot's is not: it waits for the manage) */
-  private exchangeFollows(exec: DeviceExecution): boolean {
-    const steps = exec.request.steps;
-    for (let i = exec.step + 1; i < steps.length; i++) if (steps[i].kind === 'exchange') return true;
-    return false;
   }
 
   /** The name of the exchange an execution waits on, as a person reads it ("firmware/update", "observe"). */

@@ -5,6 +5,7 @@
  */
 import { MAX_DEVICES } from '../../protocol/messages';
 import type { DeviceEntry, WaveData } from './state';
+import type { RolloutDefinition } from './definition';
 
 /**
  * Devices launched in one event-loop turn at most: a request of 5,000 devices is admitted in one
@@ -25,6 +26,17 @@ export function requestsOf(batch: number[], devices: DeviceEntry[], oneType: boo
   const out: number[][] = [];
   for (const g of groups.values()) for (let i = 0; i < g.length; i += MAX_DEVICES) out.push(g.slice(i, i + MAX_DEVICES));
   return out;
+}
+
+/** The body of the management request for the devices of `chunk` (indexes into `devices`). */
+export function requestBody(definition: RolloutDefinition, devices: DeviceEntry[], chunk: number[]): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    action: definition.action,
+    devices: chunk.map((i) => ({ typeId: devices[i].typeId, deviceId: devices[i].deviceId })),
+  };
+  if (definition.parameters) body.parameters = definition.parameters;
+  if (definition.timeout !== undefined) body.timeout = definition.timeout;
+  return body;
 }
 
 export class LaunchQueue {

@@ -5,15 +5,16 @@
  * the engine's per-device results into retries, verifications, set-aside devices, abort decisions
  * and gates. Every piece of its state is the plain data of state.ts, so it can stop and resume.
  */
-import { deviceKey, type DeviceRef } from '../../protocol/topics';
+import { deviceKey } from '../../protocol/topics';
 import { planFor } from '../plans';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
 import type { DeviceRecord } from '../registry';
 import { resultOf, type RolloutContext } from './context';
 import { versionOf, type Gate } from './definition';
 import { freeze } from './freeze';
-import { LaunchQueue, LAUNCH_PER_TURN, requestsOf } from './launch-queue';
+import { LaunchQueue, LAUNCH_PER_TURN, requestBody, requestsOf } from './launch-queue';
 import { Waker } from './waker';
+import { RolloutRequests } from './rollout-requests';
 import { KeyedTimers } from './keyed-timers';
 import { inWindow, startOf } from './window';
 import { allowance, initialPace, launched, succeeded, waitMs } from './pace';
@@ -27,12 +28,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export class Rollout {
   readonly index = new Map<string, number>();
-  private readonly requests = new Map<string, MgmtRequest>();
-  /**
-   * by request id: the index in data.devices of each of its executions, in order (exec.index), so
-   * that a device finishing is found without a search through the whole rollout
-   */
-  private readonly entriesOf = new Map<string, number[]>();
+  private readonly requests = new RolloutRequests();
   private readonly verifyTimers = new KeyedTimers();
   private readonly queue: LaunchQueue;
   private inFlight = 0;
@@ -69,17 +65,20 @@ export class Rollout {
     const d = this.data;
     const finishedMeanwhile: [MgmtRequest, DeviceExecution][] = [];
     this.queue.wave(d.waves[d.currentWave]);
-    // the whole index first: a request followed maps all its executions at once (follow)
+    // the whole index first: a request followed maps all its executions at once
     d.devices.forEach((e, i) => this.index.set(deviceKey(e), i));
     d.devices.forEach((e, i) => {
-      const key = deviceKey(e);
       if (e.state === 'inProgress' && !e.verifying) {
         // the engine took up its own requests after a restart: follow them rather than launch again
         const req = e.reqId ? this.ctx.engine.get(e.reqId) : undefined;
-        const exec = req?.byKey.get(key);
+        const exec = req?.byKey.get(deviceKey(e));
         if (req && exec) {
           this.inFlight++;
-          if (!this.requests.has(req.id)) this.follow(req);
+          if (!this.requests.has(req.id)) {
+            const entries = req.executions.map((x) => this.index.get(x.key) ?? -1);
+            this.requests.add(req, entries);
+            this.ctx.track(req, this);
+          }
           if (exec.complete) finishedMeanwhile.push([req, exec]);
           return;
         }
@@ -127,15 +126,14 @@ export class Rollout {
     this.waker.stop();
     this.verifyTimers.clearAll();
     this.requests.clear();
-    this.entriesOf.clear();
   }
 
   // ------------------------------------------------------------------ what the engine and devices say
 
   /** One device of one of this rollout's requests finished. */
   onDeviceComplete(req: MgmtRequest, exec: DeviceExecution): void {
-    const i = this.entriesOf.get(req.id)?.[exec.index];
-    if (i === undefined || i < 0) return;
+    const i = this.requests.entryOf(req, exec);
+    if (i === undefined) return;
     const e = this.data.devices[i];
     if (e.state !== 'inProgress' || e.verifying || e.reqId !== req.id) return;
     this.inFlight--;
@@ -158,7 +156,6 @@ export class Rollout {
 
   onRequestComplete(req: MgmtRequest): void {
     this.requests.delete(req.id);
-    this.entriesOf.delete(req.id);
   }
 
   /** A manage: a device verifying its firmware reports its version (deviceInfo.fwVersion). */
@@ -260,7 +257,7 @@ export class Rollout {
     this.setState(state, reason, false);
     this.requeueCancelled = false;
     this.waker.clear();
-    for (const req of [...this.requests.values()]) this.ctx.engine.cancel(req.id);
+    for (const req of this.requests.list()) this.ctx.engine.cancel(req.id);
     this.queue.clear();
     const d = this.data;
     d.devices.forEach((e, i) => {
@@ -303,7 +300,7 @@ export class Rollout {
         d.windowOpen = false;
         if (window?.onEnd === 'cancel' && this.requests.size) {
           this.requeueCancelled = true;
-          for (const req of [...this.requests.values()]) this.ctx.engine.cancel(req.id);
+          for (const req of this.requests.list()) this.ctx.engine.cancel(req.id);
           this.requeueCancelled = false;
         }
         this.ctx.changed(this);
@@ -421,7 +418,6 @@ export class Rollout {
     const d = this.data;
     launched(d.pace, d.definition.rate, batch.length);
     for (const chunk of requestsOf(batch, d.devices, this.oneType)) {
-      const devices: DeviceRef[] = [];
       for (const i of chunk) {
         const e = d.devices[i];
         e.attempts++;
@@ -430,17 +426,12 @@ export class Rollout {
         e.reason = undefined;
         this.move(e, 'inProgress');
         this.inFlight++;
-        devices.push({ typeId: e.typeId, deviceId: e.deviceId });
       }
-      const body: Record<string, unknown> = { action: d.definition.action, devices };
-      if (d.definition.parameters) body.parameters = d.definition.parameters;
-      if (d.definition.timeout !== undefined) body.timeout = d.definition.timeout;
       try {
-        const req = this.ctx.engine.initiate(body, { origin: `rollout:${this.id}` });
+        const req = this.ctx.engine.initiate(requestBody(d.definition, d.devices, chunk), { origin: `rollout:${this.id}` });
         for (const i of chunk) d.devices[i].reqId = req.id;
         // the engine made one execution per device, in the order of the body
-        this.requests.set(req.id, req);
-        this.entriesOf.set(req.id, chunk);
+        this.requests.add(req, chunk);
         this.ctx.track(req, this);
       } catch (err) {
         for (const i of chunk) {
@@ -451,16 +442,6 @@ export class Rollout {
       }
     }
     d.updatedDateTime = iso(now);
-  }
-
-  /** Follow a request the engine took up again after a restart. */
-  private follow(req: MgmtRequest): void {
-    this.requests.set(req.id, req);
-    this.entriesOf.set(
-      req.id,
-      req.executions.map((x) => this.index.get(x.key) ?? -1),
-    );
-    this.ctx.track(req, this);
   }
 
   counts(): Counts {
