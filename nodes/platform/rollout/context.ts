@@ -31,8 +31,8 @@ export interface RolloutContext {
   windowPollMs: number;
   /** the rollout launched a management request (its results are routed back to it) */
   track(req: MgmtRequest, rollout: Rollout): void;
-  /** something changed (`device`: a device whose entry changed), to be saved */
-  changed(rollout: Rollout, device?: DeviceEntry): void;
+  /** something changed (`device`: the index in data.devices of a device whose entry changed), to be saved */
+  changed(rollout: Rollout, device?: number): void;
   device(rollout: Rollout, result: DeviceResult): void;
   wave(rollout: Rollout, wave: WaveData): void;
   state(rollout: Rollout, previous: RolloutState): void;

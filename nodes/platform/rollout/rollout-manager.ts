@@ -9,7 +9,6 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { ValidationError } from '../../protocol/validate';
 import { MAX_DEVICES } from '../../protocol/messages';
-import { deviceKey } from '../../protocol/topics';
 import { bookmarkPage, offsetPage, type OffsetPage } from '../paging';
 import type { RequestManager } from '../request-manager';
 import type { MgmtRequest, DeviceExecution } from '../management-request';
@@ -351,14 +350,13 @@ export class RolloutManager extends EventEmitter<RolloutManagerEvents> {
 
   // ------------------------------------------------------------------ saving
 
-  private markDirty(rollout: Rollout, device?: DeviceEntry): void {
+  private markDirty(rollout: Rollout, device?: number): void {
     // without a store nothing is counted: this runs at every change of every device; a device's
-    // chunk is its place in the list (the rollout's index) over DEVICES_PER_CHUNK
+    // chunk is its place in the list over DEVICES_PER_CHUNK
     if (!this.options.store || this.closed) return;
     let chunks = this.dirty.get(rollout.id);
     if (!chunks) this.dirty.set(rollout.id, (chunks = new Set()));
-    const i = device && rollout.index.get(deviceKey(device));
-    if (i !== undefined) chunks.add(Math.floor(i / DEVICES_PER_CHUNK));
+    if (device !== undefined) chunks.add(Math.floor(device / DEVICES_PER_CHUNK));
     if (!this.saveTimer) this.saveTimer = setTimeout(() => void this.flush(), this.options.saveDelayMs ?? 1000);
   }
 

@@ -84,7 +84,7 @@ export class Rollout {
         }
         e.attempts = Math.max(0, e.attempts - 1);
         e.reqId = undefined;
-        this.move(e, 'pending');
+        this.move(e, 'pending', i);
         if (e.attempts === 0) this.queue.again(i);
       }
       if (e.state === 'pending' && e.attempts > 0) this.queue.retry(i, e.retryAt ?? this.ctx.now());
@@ -142,14 +142,14 @@ export class Rollout {
     e.reason = exec.message;
     if (exec.outcome === 'success') {
       if (this.data.definition.verify) this.armVerify(i);
-      else this.finalize(e, 'success');
+      else this.finalize(e, 'success', i);
     } else if (exec.outcome === 'cancelled') {
       if (this.requeueCancelled && !this.final) {
         e.attempts--;
-        this.move(e, 'pending');
+        this.move(e, 'pending', i);
         if (e.attempts === 0) this.queue.again(i);
         else this.queue.retry(i, this.ctx.now());
-      } else this.finalize(e, 'cancelled');
+      } else this.finalize(e, 'cancelled', i);
     } else this.failed(i, exec.outcome === 'timedOut' ? 'timedOut' : 'failure');
     this.waker.soon();
   }
@@ -169,14 +169,14 @@ export class Rollout {
     const reported = rec.deviceInfo.fwVersion;
     if (reported === this.version) {
       e.reason = undefined;
-      this.finalize(e, 'success');
+      this.finalize(e, 'success', i);
     } else this.failed(i, 'failure', `verification: the device reports fwVersion ${reported ?? '(none)'}, not ${this.version}`);
     this.waker.soon();
   }
 
   // ------------------------------------------------------------------ device bookkeeping
 
-  private move(e: DeviceEntry, to: DeviceState): void {
+  private move(e: DeviceEntry, to: DeviceState, i: number): void {
     const w = this.data.waves[e.wave]?.counts;
     this.data.counts[e.state]--;
     this.data.counts[to]++;
@@ -185,12 +185,12 @@ export class Rollout {
       w[to]++;
     }
     e.state = to;
-    this.ctx.changed(this, e);
+    this.ctx.changed(this, i);
   }
 
   private armVerify(i: number): void {
     this.data.devices[i].verifying = true;
-    this.ctx.changed(this, this.data.devices[i]);
+    this.ctx.changed(this, i);
     const ms = this.data.definition.verify?.timeoutMs ?? 600_000;
     this.verifyTimers.set(i, ms, () => {
       const e = this.data.devices[i];
@@ -208,17 +208,17 @@ export class Rollout {
     const policy = this.data.definition.retries?.[outcome];
     if (policy && e.attempts <= policy.count && !this.final) {
       const delay = backoffMs(policy, e.attempts);
-      this.move(e, 'pending');
+      this.move(e, 'pending', i);
       this.queue.retry(i, this.ctx.now() + delay);
       this.report(e, outcome, false, delay);
       return;
     }
     if (policy && policy.count > 0) e.setAside = true;
-    this.finalize(e, outcome);
+    this.finalize(e, outcome, i);
   }
 
-  private finalize(e: DeviceEntry, outcome: FinalOutcome): void {
-    this.move(e, outcome);
+  private finalize(e: DeviceEntry, outcome: FinalOutcome, i: number): void {
+    this.move(e, outcome, i);
     e.retryAt = undefined;
     // an earlier wave that overlapped the current one ends with its last device
     const w = this.data.waves[e.wave];
@@ -265,7 +265,7 @@ export class Rollout {
         this.verifyTimers.clear(i);
         e.verifying = undefined;
         e.reason = reason;
-        this.finalize(e, 'cancelled');
+        this.finalize(e, 'cancelled', i);
       }
     });
     for (const w of d.waves.filter((w) => w.state === 'pending' || w.state === 'running')) {
@@ -424,7 +424,7 @@ export class Rollout {
         e.retryAt = undefined;
         e.rc = undefined;
         e.reason = undefined;
-        this.move(e, 'inProgress');
+        this.move(e, 'inProgress', i);
         this.inFlight++;
       }
       try {
