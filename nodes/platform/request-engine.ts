@@ -281,10 +281,10 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     exec.reqId = undefined;
     this.releaseSlot(exec);
     const list = this.active.get(exec.key);
-    const i = list ? list.indexOf(exec) : -1;
-    if (i >= 0) {
-      list!.splice(i, 1);
-      if (list!.length === 0) this.active.delete(exec.key);
+    if (list) {
+      const i = list.indexOf(exec);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.active.delete(exec.key);
     }
     if (exec.request.plan.firmware && this.firmwareBusy.get(exec.key) === exec) this.firmwareBusy.delete(exec.key);
     // a failed or abandoned firmware step leaves no observation behind (docs/protocol.md §3.9)

@@ -21,6 +21,14 @@ export class RolloutRequests {
     this.byId.set(req.id, { req, entries });
   }
 
+  /** A request the engine took up again after a restart: its executions found by device key in `index`. */
+  follow(req: MgmtRequest, index: ReadonlyMap<string, number>): void {
+    this.add(
+      req,
+      req.executions.map((x) => index.get(x.key) ?? -1),
+    );
+  }
+
   /** The device index of `exec`, undefined when its request is not one of these. */
   entryOf(req: MgmtRequest, exec: DeviceExecution): number | undefined {
     const i = this.byId.get(req.id)?.entries[exec.index];

@@ -65,8 +65,7 @@ export class Rollout {
     const d = this.data;
     const finishedMeanwhile: [MgmtRequest, DeviceExecution][] = [];
     this.queue.wave(d.waves[d.currentWave]);
-    // the whole index first: a request followed maps all its executions at once
-    d.devices.forEach((e, i) => this.index.set(deviceKey(e), i));
+    d.devices.forEach((e, i) => this.index.set(deviceKey(e), i)); // whole, before a followed request is mapped
     d.devices.forEach((e, i) => {
       if (e.state === 'inProgress' && !e.verifying) {
         // the engine took up its own requests after a restart: follow them rather than launch again
@@ -75,8 +74,7 @@ export class Rollout {
         if (req && exec) {
           this.inFlight++;
           if (!this.requests.has(req.id)) {
-            const entries = req.executions.map((x) => this.index.get(x.key) ?? -1);
-            this.requests.add(req, entries);
+            this.requests.follow(req, this.index);
             this.ctx.track(req, this);
           }
           if (exec.complete) finishedMeanwhile.push([req, exec]);
@@ -84,7 +82,7 @@ export class Rollout {
         }
         e.attempts = Math.max(0, e.attempts - 1);
         e.reqId = undefined;
-        this.move(e, 'pending', i);
+        this.move(i, 'pending');
         if (e.attempts === 0) this.queue.again(i);
       }
       if (e.state === 'pending' && e.attempts > 0) this.queue.retry(i, e.retryAt ?? this.ctx.now());
@@ -142,14 +140,14 @@ export class Rollout {
     e.reason = exec.message;
     if (exec.outcome === 'success') {
       if (this.data.definition.verify) this.armVerify(i);
-      else this.finalize(e, 'success', i);
+      else this.finalize(i, 'success');
     } else if (exec.outcome === 'cancelled') {
       if (this.requeueCancelled && !this.final) {
         e.attempts--;
-        this.move(e, 'pending', i);
+        this.move(i, 'pending');
         if (e.attempts === 0) this.queue.again(i);
         else this.queue.retry(i, this.ctx.now());
-      } else this.finalize(e, 'cancelled', i);
+      } else this.finalize(i, 'cancelled');
     } else this.failed(i, exec.outcome === 'timedOut' ? 'timedOut' : 'failure');
     this.waker.soon();
   }
@@ -169,14 +167,15 @@ export class Rollout {
     const reported = rec.deviceInfo.fwVersion;
     if (reported === this.version) {
       e.reason = undefined;
-      this.finalize(e, 'success', i);
+      this.finalize(i, 'success');
     } else this.failed(i, 'failure', `verification: the device reports fwVersion ${reported ?? '(none)'}, not ${this.version}`);
     this.waker.soon();
   }
 
   // ------------------------------------------------------------------ device bookkeeping
 
-  private move(e: DeviceEntry, to: DeviceState, i: number): void {
+  private move(i: number, to: DeviceState): void {
+    const e = this.data.devices[i];
     const w = this.data.waves[e.wave]?.counts;
     this.data.counts[e.state]--;
     this.data.counts[to]++;
@@ -208,17 +207,18 @@ export class Rollout {
     const policy = this.data.definition.retries?.[outcome];
     if (policy && e.attempts <= policy.count && !this.final) {
       const delay = backoffMs(policy, e.attempts);
-      this.move(e, 'pending', i);
+      this.move(i, 'pending');
       this.queue.retry(i, this.ctx.now() + delay);
       this.report(e, outcome, false, delay);
       return;
     }
     if (policy && policy.count > 0) e.setAside = true;
-    this.finalize(e, outcome, i);
+    this.finalize(i, outcome);
   }
 
-  private finalize(e: DeviceEntry, outcome: FinalOutcome, i: number): void {
-    this.move(e, outcome, i);
+  private finalize(i: number, outcome: FinalOutcome): void {
+    const e = this.data.devices[i];
+    this.move(i, outcome);
     e.retryAt = undefined;
     // an earlier wave that overlapped the current one ends with its last device
     const w = this.data.waves[e.wave];
@@ -265,7 +265,7 @@ export class Rollout {
         this.verifyTimers.clear(i);
         e.verifying = undefined;
         e.reason = reason;
-        this.finalize(e, 'cancelled', i);
+        this.finalize(i, 'cancelled');
       }
     });
     for (const w of d.waves.filter((w) => w.state === 'pending' || w.state === 'running')) {
@@ -424,7 +424,7 @@ export class Rollout {
         e.retryAt = undefined;
         e.rc = undefined;
         e.reason = undefined;
-        this.move(e, 'inProgress', i);
+        this.move(i, 'inProgress');
         this.inFlight++;
       }
       try {
