@@ -111,7 +111,13 @@ export class Journal implements Store {
     await fsp.mkdir(path.dirname(this.opts.file), { recursive: true });
     // a torn last line must not glue itself to the next write
     if (text && !text.endsWith('\n')) await fsp.appendFile(this.opts.file, '\n');
-    this.fd = await fsp.open(this.opts.file, 'a');
+    const fd = await fsp.open(this.opts.file, 'a');
+    if (this.closed) {
+      // closed while loading (a node removed during its start): the file is not kept open
+      await fd.close();
+      return out;
+    }
+    this.fd = fd;
     this.loaded = true;
     if (this.buffer.length) this.schedule();
     return out;

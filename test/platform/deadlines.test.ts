@@ -39,12 +39,15 @@ describe('platform/deadlines', () => {
     const t0 = Date.now();
     dl.arm(30, () => fired.push(Date.now() - t0));
     dl.arm(60, () => fired.push(Date.now() - t0));
+    const pausedAt = Date.now();
     dl.pause();
     assert.equal(dl.offline, true);
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(fired, [], 'nothing fires while the broker is away');
     const outage = dl.resume();
-    assert.ok(outage >= 100);
+    // the outage is what the clock says between pause and resume (a 100 ms timer may end a
+    // millisecond early by Date.now: libuv measures it from the loop's cached time)
+    assert.ok(outage <= Date.now() - pausedAt && outage >= 95, `outage ${outage} ms`);
     await waitFor(() => fired.length === 2, 'both deadlines after the outage', 2000);
     assert.ok(fired[0] >= 30 + outage && fired[1] >= 60 + outage, JSON.stringify({ fired, outage }));
   });

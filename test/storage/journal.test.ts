@@ -90,4 +90,26 @@ describe('storage/journal', () => {
     assert.deepEqual(again.get('devices')!.get('d1'), { small: true });
     assert.deepEqual(again.get('rollout:r1')!.get('1'), { round: 99, big });
   });
+  it('closed while it loads (a node removed during its start), it keeps no file open', async () => {
+    const file = path.join(dir, 'j.jsonl');
+    fs.writeFileSync(file, JSON.stringify({ c: 'devices', k: 'a', v: 1 }) + '\n');
+    const openOnFile = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
+        } catch {
+          return false; // the directory's own descriptor, gone by now
+        }
+      }).length;
+    const j = new Journal({ file });
+    const loading = j.load();
+    await j.close();
+    await loading;
+    assert.equal(openOnFile(), 0, 'the journal file is still open');
+    const open = new Journal({ file });
+    await open.load();
+    assert.equal(openOnFile(), 1, 'a loaded journal holds its file open (the check sees it)');
+    await open.close();
+    assert.equal(openOnFile(), 0);
+  });
 });

@@ -37,7 +37,7 @@ describe('transport/connection', function () {
     conn.on('state', (s: ConnectionState) => states.push(s));
     const got: string[] = [];
     conn.subscribe('a/#', 1, (topic, payload) => got.push(`${topic} ${payload}`));
-    await waitFor(() => conn.connected, 'first connect');
+    await waitFor(() => conn.state === 'connected', 'first connect (subscriptions acknowledged)');
     const p1 = await publisher(broker.url);
     await pub(p1, 'a/1', 'before');
     await waitFor(() => got.length === 1, 'message before restart');
@@ -74,10 +74,10 @@ describe('transport/connection', function () {
       throw new Error('boom');
     });
     conn.subscribe('t/+', 1, (topic) => got.push(`second ${topic}`));
-    await waitFor(() => conn.connected, 'connect');
+    // 'connected' is set once the broker acknowledged the subscriptions (SUBACK), not at the CONNACK
+    await waitFor(() => conn.state === 'connected', 'connect (subscriptions acknowledged)');
     const p = await publisher(broker.url);
     cleanup.push(() => void p.end(true));
-    await new Promise((r) => setTimeout(r, 50)); // SUBACKs
     await pub(p, 't/1', 'x');
     await pub(p, 't/2', 'y');
     await waitFor(() => got.length === 2, 'both messages at the second handler');
@@ -96,10 +96,9 @@ describe('transport/connection', function () {
       cleanup.push(() => conn.close(1000));
       const got: string[] = [];
       conn.subscribe('iotdm-1/type/thermo/id/T-9/#', 1, (topic) => got.push(topic));
-      await waitFor(() => conn.connected, 'connect');
+      await waitFor(() => conn.state === 'connected', 'connect (subscription acknowledged)');
       const p = await publisher(url);
       cleanup.push(() => void p.end(true));
-      await new Promise((r) => setTimeout(r, 50)); // SUBACK
       await pub(p, 'iotdm-1/type/thermo/id/T-9/mgmt/initiate/device/reboot', '{"reqId":"r1"}');
       await pub(p, 'iotdm-1/type/thermo/id/T-8/mgmt/initiate/device/reboot', '{"reqId":"r2"}'); // another device's
       await pub(p, 'iotdm-1/type/thermo/id/T-9/device/update', '{"reqId":"r3","d":{"fields":[]}}');
@@ -119,10 +118,9 @@ describe('transport/connection', function () {
       off(); // a one-shot waiter, as a request waiting for its response does
     });
     conn.subscribe('r/#', 1, (topic) => got.push(`always ${topic}`));
-    await waitFor(() => conn.connected, 'connect');
+    await waitFor(() => conn.state === 'connected', 'connect (subscriptions acknowledged)');
     const p = await publisher(broker.url);
     cleanup.push(() => void p.end(true));
-    await new Promise((r) => setTimeout(r, 50));
     await pub(p, 'r/1', 'x');
     await pub(p, 'r/2', 'y');
     await waitFor(() => got.length >= 3, 'three deliveries');
