@@ -14,7 +14,9 @@
 export interface Deadline {
   /** when it falls due (ms since the epoch) */
   due: number;
-  readonly fire: () => void;
+  /** called with `arg` when it falls due (one function for many deadlines: no closure a deadline) */
+  readonly fire: (arg: never) => void;
+  readonly arg: unknown;
   /** cleared or fired: it will not fire (again) */
   done?: boolean;
 }
@@ -43,9 +45,11 @@ export class Deadlines {
     return this.live;
   }
 
-  /** Arm a deadline `ms` from now; the caller keeps it to clear it. */
-  arm(ms: number, fire: () => void): Deadline {
-    const d: Deadline = { due: this.now() + ms, fire };
+  /** Arm a deadline `ms` from now, to call `fire(arg)`; the caller keeps it to clear it. */
+  arm(ms: number, fire: () => void): Deadline;
+  arm<T>(ms: number, fire: (arg: T) => void, arg: T): Deadline;
+  arm(ms: number, fire: (arg: never) => void, arg?: unknown): Deadline {
+    const d: Deadline = { due: this.now() + ms, fire, arg };
     this.push(d);
     this.live++;
     if (!this.offline && d.due < this.timerDue) this.schedule();
@@ -101,7 +105,7 @@ export class Deadlines {
       if (top.done) continue;
       top.done = true;
       this.live--;
-      top.fire(); // may arm or clear others: the loop reads the heap again
+      (top.fire as (arg: unknown) => void)(top.arg); // may arm or clear others: the loop reads the heap again
       if (this.offline) return;
     }
     this.schedule();

@@ -199,7 +199,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     }
     // a reqId of ours needs no escaping: a step without a body is written as JSON.stringify would
     const payload = step.body ? JSON.stringify({ reqId, ...step.body(this.context(exec)) }) : `{"reqId":"${reqId}"}`;
-    exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
+    exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, this.stepTimeout, exec);
     // kept until answered: sent again with the same reqId when the broker may have lost it
     const sent = (exec.sent = { topic: platformTopic(step.path, exec), payload, acked: false as boolean });
     this.emit('executionChanged', exec);
@@ -220,7 +220,7 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
   protected wait(exec: DeviceExecution, step: WaitStep): void {
     const t = this.waitTimeoutMs(step.timeout);
     exec.waitSince ??= this.clock.ms();
-    if (t > 0) exec.timer = this.deadlines.arm(t - (this.clock.ms() - exec.waitSince), () => this.timeout(exec, step.timeoutReason));
+    if (t > 0) exec.timer = this.deadlines.arm(t - (this.clock.ms() - exec.waitSince), this.stepTimeout, exec);
     this.emit('executionChanged', exec);
     // a notify that came before the 202 (IBM's Java client, docs/protocol.md §7.4) may already decide
     if (step.judge) this.judge(exec, step);
@@ -260,6 +260,9 @@ export class RequestEngine extends EventEmitter<RequestManagerEvents> {
     }
     this.finish(exec, 'success', RequestStatus.SUCCESS, exec.rc, exec.message);
   }
+
+  /** A deadline armed for exec's current step fell due (advance clears it before the step moves on). */
+  protected readonly stepTimeout = (exec: DeviceExecution): void => this.timeout(exec, this.currentStep(exec)?.timeoutReason ?? 'timed out');
 
   protected timeout(exec: DeviceExecution, reason: string): void {
     if (exec.complete) return;

@@ -272,10 +272,10 @@ export class RequestRecovery extends RequestEngine {
     exec.sent = { topic: platformTopic(step.path, exec), payload, acked: false };
     this.mayBeLost.set(exec, exec.reqId);
     if (this.deadlines.offline) {
-      exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
+      exec.timer = this.deadlines.arm(this.options.responseTimeoutMs, this.stepTimeout, exec);
       return; // asked again once connected
     }
     this.askAgain(exec);
-    exec.timer ??= this.deadlines.arm(this.options.responseTimeoutMs, () => this.timeout(exec, step.timeoutReason));
+    exec.timer ??= this.deadlines.arm(this.options.responseTimeoutMs, this.stepTimeout, exec);
   }
 }

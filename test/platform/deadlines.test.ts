@@ -10,8 +10,10 @@ describe('platform/deadlines', () => {
     const armed: Deadline[] = [];
     let seed = 11;
     const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    // one function shared by the odd ones, each called with its own argument (as the engine arms them)
+    const record = (i: number) => fired.push({ i, due: armed[i].due, at: Date.now() });
     for (let i = 0; i < 3000; i++) {
-      const d = dl.arm(rand(60), () => fired.push({ i, due: d.due, at: Date.now() }));
+      const d = i % 2 ? dl.arm(rand(60), record, i) : dl.arm(rand(60), () => fired.push({ i, due: d.due, at: Date.now() }));
       armed.push(d);
     }
     const cleared = new Set<number>();
@@ -28,6 +30,7 @@ describe('platform/deadlines', () => {
     await new Promise((r) => setTimeout(r, 80));
     assert.equal(fired.length, 3000 - cleared.size, 'nothing fired twice');
     assert.ok(fired.every((f) => !cleared.has(f.i)));
+    assert.equal(new Set(fired.map((f) => f.i)).size, fired.length, 'each with its own argument');
     assert.ok(fired.every((f) => f.at >= f.due));
     for (let k = 1; k < fired.length; k++) assert.ok(fired[k].due >= fired[k - 1].due, 'in due order');
     assert.equal(dl.armed, 0);
