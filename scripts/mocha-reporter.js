@@ -16,16 +16,15 @@ function said(err) {
 class SpecWithTotals extends Mocha.reporters.Spec {
   constructor(runner, options) {
     super(runner, options);
-    const failed = [];
+    // by full title: what the failure (its last attempt) or the first attempt said
+    const failed = new Map();
     const retried = new Map();
     runner.on(EVENT_TEST_RETRY, (test, err) => retried.set(test.fullTitle(), said(err)));
-    runner.on(EVENT_TEST_FAIL, (test, err) => failed.push(`failed: ${test.fullTitle()}: ${said(err)}`));
+    runner.on(EVENT_TEST_FAIL, (test, err) => failed.set(test.fullTitle(), said(err)));
     runner.once(EVENT_RUN_END, () => {
       const s = runner.stats;
-      for (const line of failed) console.log(line);
-      for (const [title, first] of retried) {
-        if (!failed.some((f) => f.startsWith(`failed: ${title}: `))) console.log(`retried: ${title} (its first attempt: ${first})`);
-      }
+      for (const [title, last] of failed) console.log(`failed: ${title}: ${last}`);
+      for (const [title, first] of retried) if (!failed.has(title)) console.log(`retried: ${title} (its first attempt: ${first})`);
       const skipped = s.pending ? `, ${s.pending} skipped` : '';
       console.log(`${s.passes} passed, ${s.failures} failed${skipped}`);
     });
