@@ -5,7 +5,10 @@
  * answered just before (docs/protocol.md §10.y). Matching by reqId alone drops that answer and the
  * update times out although the device installs the image. Such an answer is taken for the pending
  * exchange only when nothing else can explain it:
- * - the reqId is one of this device's earlier, already-answered exchanges of a request still running;
+ * - the reqId is the one of this device's answered observe, in a request still running (only an
+ *   observe's answers are remembered: an answer with the reqId of another exchange is a second answer
+ *   to it — a device that got a request twice after a broker outage may refuse the copy, 400 to an
+ *   initiate it already took — and must not be read as the answer to what is pending by then);
  * - exactly one exchange is pending for the device, and it belongs to that same execution;
  * - the rc differs from the one that earlier exchange got: a QoS 1 redelivery of the earlier answer
  *   repeats its rc, and is a duplicate, not an answer.
@@ -42,19 +45,12 @@ export function reusedReqIdAnswer(
 }
 
 /**
- * Remember an answered exchange (bounded: an action has at most a handful of exchanges), when a
- * later exchange of the same execution could be answered with its reqId (a reboot's could not).
+ * Remember an answered observe, the exchange whose reqId a known client reuses (bounded: an action
+ * observes once, and once more to resynchronise). Nothing for the other exchanges: see above.
  */
 export function recordAnswer(exec: DeviceExecution, reqId: string, rc: number, step: string): void {
-  if (!exchangeFollows(exec)) return;
+  if (step !== 'observe') return;
   const list = (exec.answered ??= []);
   if (list.length >= 8) list.shift();
   list.push({ reqId, rc, step });
-}
-
-/** a step after the current one is an exchange */
-function exchangeFollows(exec: DeviceExecution): boolean {
-  const steps = exec.request.steps;
-  for (let i = exec.step + 1; i < steps.length; i++) if (steps[i].kind === 'exchange') return true;
-  return false;
 }

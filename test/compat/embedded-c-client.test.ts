@@ -22,12 +22,19 @@ interface EmbcOptions {
   initiateReqId?: string;
   /** send the observe's answer twice (a QoS 1 redelivery) before answering the initiate */
   duplicateObserveAnswer?: boolean;
+  /**
+   * a device that got the initiate twice (a broker outage): it answers the initiate with its own
+   * reqId, and refuses the copy (400, same reqId) just before it answers the cancel
+   */
+  initiateTwice?: boolean;
 }
 
 /** The embedded C client's side of the exchange, as seen on the wire. */
 class EmbcDevice {
   /** the reqId of the last request this client answered: it reuses it for firmware/update */
   private lastReqId = '';
+  /** the initiate's own reqId, quoted */
+  private initiateReqId = '';
   readonly wire: { topic: string; body: string }[] = [];
 
   private constructor(
@@ -76,11 +83,13 @@ class EmbcDevice {
       this.send('iotdevice-1/response', ans);
       if (this.opts.duplicateObserveAnswer) this.send('iotdevice-1/response', ans);
     } else if (path === 'cancel') {
+      if (this.opts.initiateTwice) this.send('iotdevice-1/response', `{"rc":"400","reqId":${this.initiateReqId}}`);
       this.lastReqId = req.reqId;
       this.send('iotdevice-1/response', `{"rc":"200","reqId":"${req.reqId}"}`);
     } else if (path === 'mgmt/initiate/firmware/update') {
       // the defect: the reqId of the previous exchange, unquoted as in all its firmware answers
-      const reqId = this.opts.initiateReqId ?? this.lastReqId;
+      this.initiateReqId = JSON.stringify(req.reqId);
+      const reqId = this.opts.initiateTwice ? this.initiateReqId : (this.opts.initiateReqId ?? this.lastReqId);
       this.send('iotdevice-1/response', `{"rc":"202","reqId":${reqId}}`);
       setTimeout(() => this.notify({ state: 0, updateStatus: 1 }), 5);
       setTimeout(() => this.notify({ state: 0, updateStatus: 0 }), 15);
@@ -112,14 +121,20 @@ describe('compat: IBM embedded C client (iot-embeddedc) firmware update, wire re
       devices: [{ typeId: TYPE, deviceId: 'c-1' }],
     });
 
+  /** an update of c-1, its image downloaded (state 2), run to completion: it must succeed */
+  const updateToSuccess = async () => {
+    p.platform.registry.mergeFirmware({ typeId: TYPE, deviceId: 'c-1' }, { state: 2, version: '2.0.0' });
+    const req = update();
+    await completion(p.platform, req);
+    const exec = req.executions[0];
+    assert.equal(exec.outcome, 'success', `${exec.outcome}: ${exec.message}`);
+    return { req, exec };
+  };
+
   it("completes when the initiate is answered with the observe's reqId, and says so in the result", async () => {
     const dev = await EmbcDevice.connect(broker.url, 'c-1', { duplicateObserveAnswer: true });
     try {
-      p.platform.registry.mergeFirmware({ typeId: TYPE, deviceId: 'c-1' }, { state: 2, version: '2.0.0' });
-      const req = update();
-      await completion(p.platform, req);
-      const exec = req.executions[0];
-      assert.equal(exec.outcome, 'success', `${exec.outcome}: ${exec.message}`);
+      const { req, exec } = await updateToSuccess();
       assert.equal(req.counts.success, 1);
       const row = req.row(exec) as { quirk?: string };
       assert.equal(row.quirk, 'answered firmware/update with the reqId of its earlier observe', 'the result names the quirk');
@@ -132,6 +147,20 @@ describe('compat: IBM embedded C client (iot-embeddedc) firmware update, wire re
       assert.ok(
         dev.wire.some((w) => w.topic === 'iotdm-1/cancel'),
         'the observation is cancelled at the end',
+      );
+    } finally {
+      await dev.close();
+    }
+  });
+
+  it("a second answer to the initiate (400 to a copy the device got after a broker outage) is not taken for the cancel's answer", async () => {
+    const dev = await EmbcDevice.connect(broker.url, 'c-1', { initiateTwice: true });
+    try {
+      const { req, exec } = await updateToSuccess();
+      assert.equal((req.row(exec) as { quirk?: string }).quirk, undefined);
+      assert.ok(
+        dev.wire.some((w) => w.topic === 'iotdm-1/cancel'),
+        'the cancel was sent (the device refused the copy of the initiate just before answering it)',
       );
     } finally {
       await dev.close();
