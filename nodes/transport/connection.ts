@@ -6,7 +6,8 @@
  * No Node-RED import here: the config nodes own a Connection and wire its status to their users.
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Duplex } from 'node:stream';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { filterMatcher } from './topic-filter';
 import { corkForTurn, type Corkable } from './turn-writes';
 import { isDmTopic, rescopedTopicFor, scopeOfClientId } from './scoping';
@@ -16,8 +17,13 @@ import { SubscribeFirstStore } from './subscribe-first-store';
 import type { ConnectionState, ConnectionUser } from '../protocol/link';
 
 export interface ConnectionOptions {
-  /** mqtt://host:port, mqtts://host:port, ws://, wss:// */
+  /** mqtt://host:port, mqtts://host:port, ws://, wss:// (with `link`, only named in logs) */
   url: string;
+  /**
+   * Open the connection's byte stream in this process instead of dialling `url`: the embedded
+   * broker's `openLink` (in-process-link.ts). Called again on every reconnect.
+   */
+  link?: () => Duplex;
   clientId?: string;
   username?: string;
   password?: string;
@@ -135,7 +141,8 @@ export class Connection extends EventEmitter {
     if (options.passphrase) (opts as IClientOptions & { passphrase?: string }).passphrase = options.passphrase;
     this.maxPayloadBytes = options.maxPayloadBytes && options.maxPayloadBytes > 0 ? options.maxPayloadBytes : DEFAULT_MAX_PAYLOAD;
     this.scope = scopeOfClientId(opts.clientId);
-    this.client = mqtt.connect(options.url, opts);
+    const link = options.link;
+    this.client = link ? inProcessClient(link, opts) : mqtt.connect(options.url, opts);
     this.client.handleMessage = (_packet, done) => {
       if (++this.inboundInRow < INBOUND_PER_TURN) return done();
       this.inboundInRow = 0;
@@ -322,4 +329,12 @@ export class Connection extends EventEmitter {
       });
     });
   }
+}
+
+/** An mqtt.js client on a stream of this process: what mqtt.connect sets up for a URL, minus the dialling. */
+function inProcessClient(link: () => Duplex, opts: IClientOptions): MqttClient {
+  const client = new MqttClient(() => link() as never, { ...opts, protocol: 'mqtt' });
+  // as mqtt.connect does: errors are reported through 'error' listeners added by the caller
+  client.on('error', () => undefined);
+  return client;
 }

@@ -10,7 +10,8 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, type Duplex } from 'node:stream';
+import { linkPair } from './in-process-link';
 import { gatherWritesPerTurn } from './turn-writes';
 import { sameSecret } from './same-secret';
 import type { DeviceRef } from '../protocol/topics';
@@ -71,6 +72,12 @@ export interface EmbeddedBroker {
   readonly aedes: AedesBroker;
   /** the access control, when `access` was given (its throttle's figures, for instance) */
   readonly access?: AccessControl;
+  /**
+   * A connection to this broker inside this process (in-process-link.ts), for the platform's own
+   * client: MQTT as over TCP (CONNECT, login, session, QoS), without loopback or TLS. After close()
+   * the stream it returns fails at once, as a refused TCP connect would.
+   */
+  openLink(): Duplex;
   /** disconnect the clients connected as this device or gateway (its enrolment was removed) */
   disconnectDevice(device: DeviceRef): void;
   /** disconnect every client and stop listening; resolves within a few seconds whatever happens */
@@ -342,12 +349,26 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   // a client on this machine dials loopback when the broker binds every address
   const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
+  /** the broker's ends of the in-process links (openLink) */
+  const links = new Set<Duplex>();
 
   return {
     port,
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://${urlHost}:${port}`,
     aedes,
     access,
+    openLink() {
+      const [ours, theirs] = linkPair();
+      if (closing) {
+        const refused = Object.assign(new Error('the embedded broker is closed'), { code: 'ECONNREFUSED' });
+        process.nextTick(() => ours.destroy(refused));
+        return ours;
+      }
+      links.add(theirs);
+      theirs.once('close', () => links.delete(theirs));
+      aedes.handle(theirs as unknown as net.Socket);
+      return ours;
+    },
     disconnectDevice(device: DeviceRef) {
       const clients = (aedes as unknown as { clients: Record<string, AedesClient> }).clients;
       for (const c of Object.values(clients)) {
@@ -365,6 +386,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
           clearTimeout(timer);
           for (const s of sockets) s.destroy();
           sockets.clear();
+          for (const l of links) l.destroy();
+          links.clear();
           resolve();
         }
         const one = () => {
