@@ -179,8 +179,11 @@ export = function (RED: NodeAPI): void {
       if (!url) throw new Error(RED._('iotdm-platform.errors.no-url'));
       // MQTT 3.1.1 has no password without a user name: a token alone logs in as IBM's devices do
       const username = own ? own.username : creds.username || (creds.password ? TOKEN_AUTH_USER : undefined);
+      const broker = node.broker;
       connection = new Connection({
         url,
+        // our own broker is reached inside this process: no loopback socket, no TLS to ourselves
+        link: broker ? () => broker.openLink() : undefined,
         clientId: own ? own.clientId : config.clientId || `iotdm-platform-${node.id}`,
         username,
         password: own ? own.secret : creds.password || undefined,

@@ -127,6 +127,17 @@ describe('access: the doors of the demo broker', function () {
     assert.equal(demo.platform.enrolment.isBehind({ typeId: 'gateway', deviceId: 'gw-2' }, { typeId: 'sim', deviceId: 'sim-003' }), false);
   });
 
+  it("the platform's own connection is inside the process: logged in as the platform, on no socket", () => {
+    const clients = Object.values(
+      (demo.platform.broker!.aedes as unknown as { clients: Record<string, { id: string; conn: { remoteAddress?: string } }> }).clients,
+    );
+    const inside = clients.filter((c) => c.conn.remoteAddress === 'in-process').map((c) => c.id);
+    assert.deepEqual(inside, [demo.platform.connection!.client.options.clientId]);
+    assert.equal(demo.platform.connection!.state, 'connected');
+    // every other client (the demo's gateway) dialled the port
+    assert.ok(clients.length > 1 && clients.every((c) => c.id === inside[0] || c.conn.remoteAddress === '127.0.0.1'));
+  });
+
   it('an application reads device events and state but cannot publish as a device (nor as the platform)', async () => {
     const key = await demo.platform.enrolment.addApiKey('operator');
     const app = await attempt(demo.url, { clientId: 'a:demo:console', username: key.key, password: key.token });
