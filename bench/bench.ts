@@ -190,7 +190,7 @@ async function benchBroker(args: Args, broker: BrokerName, log: (s: string) => v
         monitor.label = `${name}-${broker}-${r === 0 ? 'warm-up' : `run${r}`}`;
         const fu = await floorUnbounded(s, monitor.label);
         const fc = args.layers ? await runFloor(b.url, devices, s, args.window, RUN_TIMEOUT_MS, undefined, 'connection') : undefined;
-        const o = await runOurs(b.url, devices, s, sim, monitor, options, RUN_TIMEOUT_MS, !!args.faults);
+        const o = await runOurs(b, devices, s, sim, monitor, options, RUN_TIMEOUT_MS, !!args.faults);
         await monitor.profileWritten;
         const stats = await sim.request({ type: 'stats' }, 'stats', 10_000);
         if (stats.errors) throw new Error(`simulator reported ${stats.errors} error(s)`);

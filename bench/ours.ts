@@ -15,13 +15,14 @@ import { requestBody, ROLLOUT_WAVE, BENCH_TYPE, type Scenario } from './scenario
 import { RolloutManager } from '../nodes/platform/rollout/rollout-manager';
 import type { Simulator } from './sim-handle';
 import { subscribedConnection } from './connection-ready';
+import type { BenchBroker } from './brokers';
 
 export interface OursResult extends RunFigures {
   ms: number;
 }
 
 export async function runOurs(
-  url: string,
+  broker: Pick<BenchBroker, 'url' | 'link'>,
   devices: DeviceRef[],
   scenario: Scenario,
   sim: Simulator,
@@ -30,7 +31,14 @@ export async function runOurs(
   timeoutMs: number,
   faulty = false,
 ): Promise<OursResult> {
-  const conn = new Connection({ url, clientId: `iotdm-bench-platform-${process.pid}`, protocolVersion: 4, reconnectPeriod: 0, keepalive: 120 });
+  const conn = new Connection({
+    url: broker.url,
+    link: broker.link,
+    clientId: `iotdm-bench-platform-${process.pid}`,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    keepalive: 120,
+  });
   const platform = new Platform((topic, payload) => conn.publish(topic, payload, 1), options);
   const invalid: string[] = [];
   platform.on('invalid', (err, info) => invalid.push(`${info.topic}: ${err.message}`));
