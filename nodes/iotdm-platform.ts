@@ -153,7 +153,6 @@ export = function (RED: NodeAPI): void {
       await restore;
       let url = config.url;
       let own: { clientId: string; username: string; secret: string } | undefined;
-      let rejectUnauthorized = tls?.rejectUnauthorized;
       if (config.broker !== 'external') {
         if (config.tls && (!tls?.cert || !tls?.key)) throw new Error(RED._('iotdm-platform.errors.tls-needs-cert'));
         own = platformCredential(node.id);
@@ -171,8 +170,7 @@ export = function (RED: NodeAPI): void {
           tls: tls?.cert && tls?.key ? { cert: tls.cert, key: tls.key, ca: tls.ca, passphrase: tls.passphrase } : undefined,
           onProtocolRefused: (clientId) => refusedClients.note(clientId),
         });
-        url = `${tls?.cert ? 'mqtts' : 'mqtt'}://127.0.0.1:${node.broker.port}`;
-        rejectUnauthorized = false; // our own broker on loopback
+        url = node.broker.url; // named in logs: the connection below reaches it inside this process
         node.log(RED._('iotdm-platform.log.embedded', { url: node.broker.url }));
         if (node.accessMode === 'development') node.warn(RED._('iotdm-platform.log.development-mode'));
       }
@@ -194,7 +192,7 @@ export = function (RED: NodeAPI): void {
         key: config.broker === 'external' ? tls?.key : undefined,
         passphrase: config.broker === 'external' ? tls?.passphrase : undefined,
         servername: tls?.servername,
-        rejectUnauthorized,
+        rejectUnauthorized: tls?.rejectUnauthorized,
         // what the broker takes: the embedded broker's cap, or what the operator says of the external one
         maxPayloadBytes: config.broker === 'external' ? Math.max(1, configNumber(config.maxMessage, 128)) * 1024 : MAX_DM_PAYLOAD,
       });

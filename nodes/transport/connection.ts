@@ -333,7 +333,7 @@ export class Connection extends EventEmitter {
 
 /** An mqtt.js client on a stream of this process: what mqtt.connect sets up for a URL, minus the dialling. */
 function inProcessClient(link: () => Duplex, opts: IClientOptions): MqttClient {
-  const client = new MqttClient(() => link() as never, { ...opts, protocol: 'mqtt' });
+  const client = new MqttClient(() => link() as never, opts);
   // as mqtt.connect does: errors are reported through 'error' listeners added by the caller
   client.on('error', () => undefined);
   return client;

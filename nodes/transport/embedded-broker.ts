@@ -302,7 +302,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
 
   mapQueuedDeliveries(aedes);
 
-  const sockets = new Set<net.Socket>();
+  /** every connection, to end them all on close(): sockets, and the broker's ends of openLink's links */
+  const connections = new Set<Duplex>();
   const handle = (socket: net.Socket) => {
     socket.setNoDelay(true);
     gatherWritesPerTurn(socket);
@@ -323,8 +324,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   // every raw connection, including those still in the TLS handshake or before CONNECT, so that
   // close() can end them all
   server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
   });
   // a failed TLS handshake must not take the process down
   server.on('tlsClientError', () => undefined);
@@ -349,8 +350,6 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   // a client on this machine dials loopback when the broker binds every address
   const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
-  /** the broker's ends of the in-process links (openLink) */
-  const links = new Set<Duplex>();
 
   return {
     port,
@@ -364,8 +363,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         process.nextTick(() => ours.destroy(refused));
         return ours;
       }
-      links.add(theirs);
-      theirs.once('close', () => links.delete(theirs));
+      connections.add(theirs);
+      theirs.once('close', () => connections.delete(theirs));
       aedes.handle(theirs as unknown as net.Socket);
       return ours;
     },
@@ -384,10 +383,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         const timer = setTimeout(finish, CLOSE_TIMEOUT_MS);
         function finish() {
           clearTimeout(timer);
-          for (const s of sockets) s.destroy();
-          sockets.clear();
-          for (const l of links) l.destroy();
-          links.clear();
+          for (const c of connections) c.destroy();
+          connections.clear();
           resolve();
         }
         const one = () => {
@@ -397,7 +394,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
         aedes.close(() => one());
         // connections aedes does not know yet (TLS handshake, no CONNECT) would hold server.close
         setImmediate(() => {
-          for (const s of sockets) s.destroy();
+          for (const c of connections) c.destroy();
         });
       });
       return closing;
